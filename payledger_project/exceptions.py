@@ -1,0 +1,89 @@
+"""Domain errors and the one exception handler that turns every error into JSON.
+
+Every error body has the same shape::
+
+    {"code": "insufficient_balance", "message": "...", "fields": {...}}
+
+``fields`` appears only on validation errors and maps each field to a list of
+``{"code", "message"}`` objects (nested serializers nest the same way).
+"""
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class DomainError(Exception):
+    """A refused business operation; services raise it, the handler renders it."""
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "domain_error"
+    message: str = "The operation was refused."
+
+    def __init__(self, message: str | None = None):
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+def _field_errors(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {key: _field_errors(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_field_errors(item) for item in detail]
+    return {"code": detail.code, "message": str(detail)}
+
+
+def error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if not isinstance(detail, dict):
+            detail = {"non_field_errors": detail}
+        return {
+            "code": "validation_error",
+            "message": "The request has invalid fields.",
+            "fields": _field_errors(detail),
+        }
+    return {"code": exc.get_codes(), "message": str(exc.detail)}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code, "message": exc.message}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, (Http404, ObjectDoesNotExist)):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    # DRF's handler sets headers such as WWW-Authenticate and Retry-After and
+    # returns None for errors it does not know, which must stay loud.
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = error_body(exc)
+    return response
+
+
+def json_not_found(request, exception=None) -> JsonResponse:
+    return JsonResponse(
+        {"code": "not_found", "message": "No such resource."}, status=status.HTTP_404_NOT_FOUND
+    )
+
+
+def json_server_error(request) -> JsonResponse:
+    return JsonResponse(
+        {"code": "server_error", "message": "An unexpected error occurred."},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

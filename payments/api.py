@@ -1,0 +1,91 @@
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from payments.filters import CreditRequestFilter, TransactionFilter
+from payments.pagination import JournalPagination
+from payments.selectors import credit_request_list, transaction_list
+from payments.serializers import (
+    CreditRequestInputSerializer,
+    CreditRequestOutputSerializer,
+    PhoneChargeInputSerializer,
+    PhoneChargeOutputSerializer,
+    TransactionOutputSerializer,
+)
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    credit_request_reject,
+    phone_charge_create,
+)
+from sellers.permissions import IsSeller
+
+
+class CreditRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Sellers ask for credit; staff approve or reject each request once."""
+
+    serializer_class = CreditRequestOutputSerializer
+    filterset_class = CreditRequestFilter
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsAuthenticated(), IsSeller()]
+        if self.action in {"approve", "reject"}:
+            return [IsAdminUser()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        return credit_request_list(user=self.request.user)
+
+    def create(self, request: Request) -> Response:
+        serializer = CreditRequestInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        credit_request = credit_request_create(
+            seller=request.user.seller, amount=serializer.validated_data["amount"]
+        )
+        return Response(
+            CreditRequestOutputSerializer(credit_request).data, status=status.HTTP_201_CREATED
+        )
+
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        credit_request = credit_request_approve(
+            credit_request_id=self.get_object().pk, decided_by=request.user
+        )
+        return Response(CreditRequestOutputSerializer(credit_request).data)
+
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        credit_request = credit_request_reject(
+            credit_request_id=self.get_object().pk, decided_by=request.user
+        )
+        return Response(CreditRequestOutputSerializer(credit_request).data)
+
+
+class PhoneChargeCreateApi(APIView):
+    """Sell a top-up: debit the caller, credit the phone number."""
+
+    permission_classes = [IsAuthenticated, IsSeller]
+
+    def post(self, request: Request) -> Response:
+        serializer = PhoneChargeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        charge = phone_charge_create(seller_id=request.user.seller.pk, **serializer.validated_data)
+        return Response(PhoneChargeOutputSerializer(charge).data, status=status.HTTP_201_CREATED)
+
+
+class TransactionListApi(ListAPIView):
+    """The caller's journal, newest first (staff: everyone's, filterable by seller)."""
+
+    serializer_class = TransactionOutputSerializer
+    filterset_class = TransactionFilter
+    pagination_class = JournalPagination
+
+    def get_queryset(self):
+        return transaction_list(user=self.request.user)

@@ -1,0 +1,150 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from sellers.models import Seller
+
+
+class CreditRequest(models.Model):
+    """A seller's request for more credit, decided once by staff."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="credit_requests")
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="decided_credit_requests",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "id"], name="creditrequest_status_id")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="creditrequest_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected"]),
+                name="creditrequest_status_valid",
+            ),
+            # A decision always records when and by whom; a pending request has neither.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="pending", decided_at__isnull=True, decided_by__isnull=True)
+                    | (
+                        ~Q(status="pending")
+                        & Q(decided_at__isnull=False, decided_by__isnull=False)
+                    )
+                ),
+                name="creditrequest_decision_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit request #{self.pk} ({self.amount}, {self.status})"
+
+
+class PhoneAccount(models.Model):
+    """The running total a phone number has received from charges."""
+
+    phone_number = models.CharField(max_length=16, unique=True, help_text="E.164")
+    balance = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phone_number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance__gte=0), name="phoneaccount_balance_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
+class PhoneCharge(models.Model):
+    """A top-up sold by a seller: debits the seller, credits the phone."""
+
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="phone_charges")
+    phone_account = models.ForeignKey(
+        PhoneAccount,
+        on_delete=models.PROTECT,
+        to_field="phone_number",
+        db_column="phone_number",
+        related_name="charges",
+    )
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="phonecharge_amount_positive"),
+        ]
+
+    @property
+    def phone_number(self) -> str:
+        return self.phone_account_id
+
+    def __str__(self) -> str:
+        return f"Charge #{self.pk} {self.phone_account_id} ({self.amount})"
+
+
+class Transaction(models.Model):
+    """The append-only journal: one row per movement of a seller's money.
+
+    Each row points at its cause; the one-to-one links make the database
+    refuse a second journal row for the same credit request or charge.
+    """
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit", "Credit"
+        CHARGE = "charge", "Phone charge"
+
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    credit_request = models.OneToOneField(
+        CreditRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
+    )
+    phone_charge = models.OneToOneField(
+        PhoneCharge, on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["seller", "id"], name="transaction_seller_id"),
+            models.Index(fields=["seller", "created_at"], name="transaction_seller_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transaction_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="transaction_balance_after_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="credit", credit_request__isnull=False, phone_charge__isnull=True)
+                    | Q(kind="charge", phone_charge__isnull=False, credit_request__isnull=True)
+                ),
+                name="transaction_source_matches_kind",
+            ),
+        ]
+
+    @property
+    def signed_amount(self) -> int:
+        return self.amount if self.kind == self.Kind.CREDIT else -self.amount
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} -> {self.balance_after} (seller #{self.seller_id})"

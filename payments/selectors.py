@@ -1,0 +1,119 @@
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Coalesce
+
+from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from sellers.models import Seller
+
+
+def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
+    """Staff see every request; a seller sees its own."""
+    if user.is_staff:
+        return CreditRequest.objects.all()
+    return CreditRequest.objects.filter(seller__user=user)
+
+
+def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
+    """The caller's journal (staff: everyone's), newest first."""
+    transactions = Transaction.objects.select_related("phone_charge").order_by("-id")
+    if user.is_staff:
+        return transactions
+    return transactions.filter(seller__user=user)
+
+
+
+def _signed_amount() -> Case:
+    return Case(
+        When(kind=Transaction.Kind.CREDIT, then=F("amount")),
+        default=-F("amount"),
+        output_field=BigIntegerField(),
+    )
+
+
+def _total(queryset: QuerySet, group_by: str, expression) -> Coalesce:
+    """A correlated subquery summing ``expression`` per outer row (0 when empty)."""
+    summed = queryset.values(group_by).annotate(total=Sum(expression)).values("total")
+    return Coalesce(Subquery(summed), 0, output_field=BigIntegerField())
+
+
+def ledger_problems() -> list[str]:
+    """Check the books; return one line per broken invariant, naming its rows.
+
+    1. each seller's balance equals its credits minus its charges in the journal;
+    2. each phone's balance equals the sum of charges to it;
+    3. total approved credit equals all seller balances plus all phone balances;
+    4. each seller's journal, in order, is an unbroken running-balance chain
+       ending at the seller's current balance.
+    """
+    problems = []
+
+    journal_totals = Seller.objects.annotate(
+        journal_total=_total(
+            Transaction.objects.filter(seller=OuterRef("pk")), "seller", _signed_amount()
+        )
+    ).exclude(balance=F("journal_total"))
+    problems += [
+        f"seller {seller.pk}: balance {seller.balance} != journal total {seller.journal_total}"
+        for seller in journal_totals
+    ]
+
+    phone_totals = PhoneAccount.objects.annotate(
+        charged=_total(
+            PhoneCharge.objects.filter(phone_account=OuterRef("phone_number")),
+            "phone_account",
+            F("amount"),
+        )
+    ).exclude(balance=F("charged"))
+    problems += [
+        f"phone {phone.phone_number}: balance {phone.balance} != charges {phone.charged}"
+        for phone in phone_totals
+    ]
+
+    zero = Value(0, output_field=BigIntegerField())
+    approved = CreditRequest.objects.filter(status=CreditRequest.Status.APPROVED).aggregate(
+        total=Coalesce(Sum("amount"), zero)
+    )["total"]
+    held_by_sellers = Seller.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
+    held_by_phones = PhoneAccount.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
+    if approved != held_by_sellers + held_by_phones:
+        problems.append(
+            f"books: approved credit {approved} != seller balances {held_by_sellers}"
+            f" + phone balances {held_by_phones}"
+        )
+
+    broken_links = (
+        Transaction.objects.annotate(
+            running=Window(Sum(_signed_amount()), partition_by=[F("seller_id")], order_by="id")
+        )
+        .filter(~Q(balance_after=F("running")))
+        .order_by("seller_id", "id")
+    )
+    problems += [
+        f"transaction {row.pk} (seller {row.seller_id}): balance_after {row.balance_after}"
+        f" != running balance {row.running}"
+        for row in broken_links
+    ]
+
+    latest_balance = Subquery(
+        Transaction.objects.filter(seller=OuterRef("pk")).order_by("-id").values("balance_after")[:1]
+    )
+    chain_ends = Seller.objects.annotate(
+        chain_end=Coalesce(latest_balance, zero)
+    ).exclude(balance=F("chain_end"))
+    problems += [
+        f"seller {seller.pk}: balance {seller.balance} != last balance_after {seller.chain_end}"
+        for seller in chain_ends
+    ]
+    return problems

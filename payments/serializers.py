@@ -1,0 +1,77 @@
+import re
+
+from rest_framework import serializers
+
+from payments.models import CreditRequest, PhoneCharge, Transaction
+
+INTEGER_STRING = re.compile(r"-?[0-9]{1,19}")
+
+
+class MoneyField(serializers.Field):
+    """An integer count of the smallest currency unit, parsed strictly.
+
+    JSON integers and strings of digits pass; floats (even 10.0), booleans and
+    anything else are refused rather than rounded. Range rules live in the
+    service, which every caller goes through.
+    """
+
+    default_error_messages = {
+        "invalid": "Enter a whole number of the smallest currency unit.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int):
+            return data
+        if isinstance(data, str) and INTEGER_STRING.fullmatch(data):
+            return int(data)
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+class CreditRequestInputSerializer(serializers.Serializer):
+    amount = MoneyField()
+
+
+class CreditRequestOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditRequest
+        fields = ["id", "seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+        read_only_fields = fields
+
+
+class PhoneChargeInputSerializer(serializers.Serializer):
+    phone_number = serializers.CharField(max_length=32)
+    amount = MoneyField()
+
+
+class PhoneChargeOutputSerializer(serializers.ModelSerializer):
+    transaction_id = serializers.IntegerField(source="transaction.id")
+    balance = serializers.IntegerField(source="transaction.balance_after")
+
+    class Meta:
+        model = PhoneCharge
+        fields = ["id", "seller", "phone_number", "amount", "created_at", "transaction_id", "balance"]
+        read_only_fields = fields
+
+
+class TransactionOutputSerializer(serializers.ModelSerializer):
+    phone_number = serializers.CharField(source="phone_charge.phone_account_id", default=None)
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "id",
+            "seller",
+            "kind",
+            "amount",
+            "balance_after",
+            "created_at",
+            "credit_request",
+            "phone_charge",
+            "phone_number",
+        ]
+        read_only_fields = fields

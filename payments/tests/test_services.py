@@ -1,0 +1,206 @@
+from django.core.exceptions import ValidationError
+from django.test import TestCase, override_settings
+
+from payments.exceptions import AlreadyDecided, InsufficientBalance
+from payments.models import CreditRequest, PhoneAccount, Transaction
+from payments.selectors import ledger_problems
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    credit_request_reject,
+    phone_charge_create,
+)
+from sellers.tests.factories import credit_approved_make, seller_make, staff_make
+
+PHONE = "+14155550123"
+
+
+class CreditRequestApproveTests(TestCase):
+    def setUp(self):
+        self.seller = seller_make()
+        self.staff = staff_make()
+        self.credit_request = credit_request_create(seller=self.seller, amount=5_000)
+
+    def test_new_credit_request_is_pending_and_moves_no_money(self):
+        self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 0)
+        self.assertFalse(Transaction.objects.exists())
+
+    def test_approval_credits_the_seller_and_journals_it(self):
+        credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 5_000)
+        row = Transaction.objects.get()
+        self.assertEqual(
+            (row.kind, row.amount, row.balance_after, row.credit_request_id),
+            (Transaction.Kind.CREDIT, 5_000, 5_000, self.credit_request.pk),
+        )
+
+    def test_approval_records_who_decided_and_when(self):
+        approved = credit_request_approve(
+            credit_request_id=self.credit_request.pk, decided_by=self.staff
+        )
+        self.assertEqual(approved.status, CreditRequest.Status.APPROVED)
+        self.assertEqual(approved.decided_by, self.staff)
+        self.assertIsNotNone(approved.decided_at)
+
+    def test_second_approval_is_refused_and_credits_nothing(self):
+        credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        with self.assertRaises(AlreadyDecided):
+            credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 5_000)
+        self.assertEqual(Transaction.objects.count(), 1)
+
+    def test_rejection_moves_no_money(self):
+        rejected = credit_request_reject(
+            credit_request_id=self.credit_request.pk, decided_by=self.staff
+        )
+        self.assertEqual(rejected.status, CreditRequest.Status.REJECTED)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 0)
+        self.assertFalse(Transaction.objects.exists())
+
+    def test_approving_a_rejected_request_is_refused(self):
+        credit_request_reject(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        with self.assertRaises(AlreadyDecided):
+            credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 0)
+
+    def test_rejecting_an_approved_request_is_refused(self):
+        credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        with self.assertRaises(AlreadyDecided):
+            credit_request_reject(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        self.credit_request.refresh_from_db()
+        self.assertEqual(self.credit_request.status, CreditRequest.Status.APPROVED)
+
+
+class CreditRequestAmountTests(TestCase):
+    def setUp(self):
+        self.seller = seller_make()
+
+    def test_zero_amount_is_refused(self):
+        with self.assertRaises(ValidationError):
+            credit_request_create(seller=self.seller, amount=0)
+        self.assertFalse(CreditRequest.objects.exists())
+
+    def test_negative_amount_is_refused(self):
+        with self.assertRaises(ValidationError):
+            credit_request_create(seller=self.seller, amount=-1)
+        self.assertFalse(CreditRequest.objects.exists())
+
+    @override_settings(PAYLEDGER_MAX_AMOUNT=1_000)
+    def test_amount_above_the_configured_maximum_is_refused(self):
+        with self.assertRaises(ValidationError):
+            credit_request_create(seller=self.seller, amount=1_001)
+        self.assertFalse(CreditRequest.objects.exists())
+
+    @override_settings(PAYLEDGER_MAX_AMOUNT=1_000)
+    def test_amount_at_the_configured_maximum_is_accepted(self):
+        credit_request = credit_request_create(seller=self.seller, amount=1_000)
+        self.assertEqual(credit_request.amount, 1_000)
+
+    def test_float_amount_is_refused(self):
+        with self.assertRaises(ValidationError):
+            credit_request_create(seller=self.seller, amount=10.0)
+        self.assertFalse(CreditRequest.objects.exists())
+
+    def test_boolean_amount_is_refused(self):
+        with self.assertRaises(ValidationError):
+            credit_request_create(seller=self.seller, amount=True)
+        self.assertFalse(CreditRequest.objects.exists())
+
+
+class PhoneChargeTests(TestCase):
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+
+    def test_charge_debits_the_seller(self):
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 700)
+
+    def test_charge_credits_the_phone_account(self):
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=200)
+        self.assertEqual(PhoneAccount.objects.get(phone_number=PHONE).balance, 500)
+
+    def test_charge_writes_a_journal_row_with_the_new_balance(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        row = Transaction.objects.get(phone_charge=charge)
+        self.assertEqual((row.kind, row.amount, row.balance_after), ("charge", 300, 700))
+        self.assertEqual(charge.transaction, row)
+
+    def test_phone_number_is_stored_in_e164(self):
+        charge = phone_charge_create(
+            seller_id=self.seller.pk, phone_number="(415) 555-0123", amount=1
+        )
+        self.assertEqual(charge.phone_number, PHONE)
+
+    @override_settings(PAYLEDGER_PHONE_REGION="GB")
+    def test_phone_number_without_prefix_is_read_in_the_configured_region(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number="07912 345678", amount=1)
+        self.assertEqual(charge.phone_number, "+447912345678")
+
+    def test_invalid_phone_number_is_refused_and_changes_nothing(self):
+        with self.assertRaises(ValidationError) as refused:
+            phone_charge_create(seller_id=self.seller.pk, phone_number="12", amount=1)
+        self.assertIn("phone_number", refused.exception.message_dict)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 1_000)
+        self.assertFalse(PhoneAccount.objects.exists())
+
+    def test_charge_of_the_whole_balance_leaves_zero(self):
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1_000)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 0)
+
+    def test_charge_that_would_overdraw_changes_nothing(self):
+        with self.assertRaises(InsufficientBalance):
+            phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1_001)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 1_000)
+        self.assertFalse(PhoneAccount.objects.exists())
+        self.assertEqual(Transaction.objects.filter(kind="charge").count(), 0)
+
+    def test_charge_with_zero_amount_is_refused(self):
+        with self.assertRaises(ValidationError):
+            phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=0)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 1_000)
+
+    def test_charge_runs_a_fixed_number_of_queries(self):
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
+        # savepoint, lock seller, update seller, upsert phone, credit phone,
+        # insert charge, insert journal row, release savepoint
+        with self.assertNumQueries(8):
+            phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
+
+
+class LedgerTests(TestCase):
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=400)
+        credit_approved_make(seller=self.seller, amount=50)
+
+    def test_books_of_normal_activity_balance(self):
+        self.assertEqual(ledger_problems(), [])
+
+    def test_seller_balance_changed_outside_the_journal_is_reported(self):
+        type(self.seller).objects.filter(pk=self.seller.pk).update(balance=999)
+        problems = ledger_problems()
+        self.assertTrue(any(f"seller {self.seller.pk}: balance 999" in p for p in problems))
+
+    def test_phone_balance_changed_outside_its_charges_is_reported(self):
+        PhoneAccount.objects.filter(phone_number=PHONE).update(balance=1)
+        problems = ledger_problems()
+        self.assertTrue(any(f"phone {PHONE}" in p for p in problems))
+        self.assertTrue(any(p.startswith("books:") for p in problems))
+
+    def test_broken_running_balance_chain_names_the_row(self):
+        row = Transaction.objects.filter(kind="charge").get()
+        Transaction.objects.filter(pk=row.pk).update(balance_after=601)
+        problems = ledger_problems()
+        self.assertTrue(any(f"transaction {row.pk} " in p for p in problems))

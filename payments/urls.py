@@ -1,0 +1,13 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from payments.api import CreditRequestViewSet, PhoneChargeCreateApi, TransactionListApi
+
+router = SimpleRouter()
+router.register("credit-requests", CreditRequestViewSet, basename="credit-request")
+
+urlpatterns = [
+    path("phone-charge/", PhoneChargeCreateApi.as_view(), name="phone-charge"),
+    path("transactions/", TransactionListApi.as_view(), name="transaction-list"),
+    *router.urls,
+]

@@ -1,0 +1,45 @@
+"""Test data for every app, built through the same services the API uses."""
+
+import itertools
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from payments.models import CreditRequest
+from payments.services import credit_request_approve, credit_request_create
+from sellers.models import Seller
+from sellers.services import seller_register
+
+User = get_user_model()
+PASSWORD = "correct-horse-battery-staple"
+_sequence = itertools.count(1)
+
+
+def seller_make(*, name: str = "", balance: int = 0) -> Seller:
+    number = next(_sequence)
+    seller = seller_register(
+        username=f"seller{number}", password=PASSWORD, name=name or f"Seller {number}"
+    )
+    if balance:
+        credit_approved_make(seller=seller, amount=balance)
+    return seller
+
+
+def staff_make() -> User:
+    return User.objects.create_user(
+        username=f"staff{next(_sequence)}", password=PASSWORD, is_staff=True
+    )
+
+
+def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
+    credit_request = credit_request_create(seller=seller, amount=amount)
+    approver = User.objects.filter(is_staff=True).first() or staff_make()
+    return credit_request_approve(credit_request_id=credit_request.pk, decided_by=approver)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
