@@ -50,7 +50,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,6 +137,9 @@ PAYLEDGER_MAX_AMOUNT = int(os.environ.get("PAYLEDGER_MAX_AMOUNT", "1000000000"))
 PAYLEDGER_PHONE_REGION = os.environ.get("PAYLEDGER_PHONE_REGION", "US")
 
 if not DEBUG:
+    # In production the admin's static files are served by WhiteNoise from
+    # STATIC_ROOT (run `manage.py collectstatic`); runserver serves them in DEBUG.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

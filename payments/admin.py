@@ -73,7 +73,13 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "seller", "kind", "amount", "balance_after", "credit_request", "phone_charge",
+        "id",
+        "seller",
+        "kind",
+        "amount",
+        "balance_after",
+        "credit_request",
+        "phone_charge",
         "created_at",
     ]
     list_filter = ["kind", "created_at"]

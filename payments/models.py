@@ -39,10 +39,7 @@ class CreditRequest(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(status="pending", decided_at__isnull=True, decided_by__isnull=True)
-                    | (
-                        ~Q(status="pending")
-                        & Q(decided_at__isnull=False, decided_by__isnull=False)
-                    )
+                    | (~Q(status="pending") & Q(decided_at__isnull=False, decided_by__isnull=False))
                 ),
                 name="creditrequest_decision_complete",
             ),
@@ -91,12 +88,12 @@ class PhoneCharge(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="phonecharge_amount_positive"),
         ]
 
+    def __str__(self) -> str:
+        return f"Charge #{self.pk} {self.phone_account_id} ({self.amount})"
+
     @property
     def phone_number(self) -> str:
         return self.phone_account_id
-
-    def __str__(self) -> str:
-        return f"Charge #{self.pk} {self.phone_account_id} ({self.amount})"
 
 
 class Transaction(models.Model):
@@ -141,10 +138,6 @@ class Transaction(models.Model):
                 name="transaction_source_matches_kind",
             ),
         ]
-
-    @property
-    def signed_amount(self) -> int:
-        return self.amount if self.kind == self.Kind.CREDIT else -self.amount
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} -> {self.balance_after} (seller #{self.seller_id})"

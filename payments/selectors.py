@@ -33,7 +33,6 @@ def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
     return transactions.filter(seller__user=user)
 
 
-
 def _signed_amount() -> Case:
     return Case(
         When(kind=Transaction.Kind.CREDIT, then=F("amount")),
@@ -107,11 +106,13 @@ def ledger_problems() -> list[str]:
     ]
 
     latest_balance = Subquery(
-        Transaction.objects.filter(seller=OuterRef("pk")).order_by("-id").values("balance_after")[:1]
+        Transaction.objects.filter(seller=OuterRef("pk"))
+        .order_by("-id")
+        .values("balance_after")[:1]
     )
-    chain_ends = Seller.objects.annotate(
-        chain_end=Coalesce(latest_balance, zero)
-    ).exclude(balance=F("chain_end"))
+    chain_ends = Seller.objects.annotate(chain_end=Coalesce(latest_balance, zero)).exclude(
+        balance=F("chain_end")
+    )
     problems += [
         f"seller {seller.pk}: balance {seller.balance} != last balance_after {seller.chain_end}"
         for seller in chain_ends

@@ -54,7 +54,15 @@ class PhoneChargeOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PhoneCharge
-        fields = ["id", "seller", "phone_number", "amount", "created_at", "transaction_id", "balance"]
+        fields = [
+            "id",
+            "seller",
+            "phone_number",
+            "amount",
+            "created_at",
+            "transaction_id",
+            "balance",
+        ]
         read_only_fields = fields
 
 

@@ -30,9 +30,7 @@ def amount_validate(amount: int, *, field: str = "amount") -> None:
     if amount <= 0:
         raise ValidationError({field: "Amount must be greater than zero."})
     if amount > settings.PAYLEDGER_MAX_AMOUNT:
-        raise ValidationError(
-            {field: f"Amount must not exceed {settings.PAYLEDGER_MAX_AMOUNT}."}
-        )
+        raise ValidationError({field: f"Amount must not exceed {settings.PAYLEDGER_MAX_AMOUNT}."})
 
 
 def phone_number_normalize(raw: str) -> str:
@@ -88,7 +86,9 @@ def credit_request_approve(
     )
     transaction.on_commit(
         lambda: logger.info(
-            "credit request %s approved: seller %s +%s", credit_request.pk, seller.pk,
+            "credit request %s approved: seller %s +%s",
+            credit_request.pk,
+            seller.pk,
             credit_request.amount,
         )
     )
@@ -96,9 +96,7 @@ def credit_request_approve(
 
 
 @transaction.atomic
-def credit_request_reject(
-    *, credit_request_id: int, decided_by: AbstractBaseUser
-) -> CreditRequest:
+def credit_request_reject(*, credit_request_id: int, decided_by: AbstractBaseUser) -> CreditRequest:
     credit_request = _credit_request_lock_pending(credit_request_id)
     _credit_request_decide(
         credit_request, status=CreditRequest.Status.REJECTED, decided_by=decided_by
@@ -120,12 +118,8 @@ def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> Ph
     PhoneAccount.objects.bulk_create(
         [PhoneAccount(phone_number=phone_number)], ignore_conflicts=True
     )
-    PhoneAccount.objects.filter(phone_number=phone_number).update(
-        balance=F("balance") + amount
-    )
-    charge = PhoneCharge.objects.create(
-        seller=seller, phone_account_id=phone_number, amount=amount
-    )
+    PhoneAccount.objects.filter(phone_number=phone_number).update(balance=F("balance") + amount)
+    charge = PhoneCharge.objects.create(seller=seller, phone_account_id=phone_number, amount=amount)
     charge.transaction = Transaction.objects.create(
         seller=seller,
         kind=Transaction.Kind.CHARGE,

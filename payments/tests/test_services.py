@@ -141,7 +141,9 @@ class PhoneChargeTests(TestCase):
 
     @override_settings(PAYLEDGER_PHONE_REGION="GB")
     def test_phone_number_without_prefix_is_read_in_the_configured_region(self):
-        charge = phone_charge_create(seller_id=self.seller.pk, phone_number="07912 345678", amount=1)
+        charge = phone_charge_create(
+            seller_id=self.seller.pk, phone_number="07912 345678", amount=1
+        )
         self.assertEqual(charge.phone_number, "+447912345678")
 
     def test_invalid_phone_number_is_refused_and_changes_nothing(self):
