@@ -154,3 +154,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"payments": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# How long a client may replay a request by its Idempotency-Key.
+PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))

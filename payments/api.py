@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments.filters import CreditRequestFilter, TransactionFilter
+from payments.idempotency import idempotent
 from payments.pagination import JournalPagination
 from payments.selectors import credit_request_list, transaction_list
 from payments.serializers import (
@@ -43,6 +44,7 @@ class CreditRequestViewSet(
     def get_queryset(self):
         return credit_request_list(user=self.request.user)
 
+    @idempotent
     def create(self, request: Request) -> Response:
         serializer = CreditRequestInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -73,6 +75,7 @@ class PhoneChargeCreateApi(APIView):
 
     permission_classes = [IsAuthenticated, IsSeller]
 
+    @idempotent
     def post(self, request: Request) -> Response:
         serializer = PhoneChargeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

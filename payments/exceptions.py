@@ -1,4 +1,4 @@
-from payledger_project.exceptions import Conflict
+from payledger_project.exceptions import Conflict, DomainError
 
 
 class InsufficientBalance(Conflict):
@@ -9,3 +9,9 @@ class InsufficientBalance(Conflict):
 class AlreadyDecided(Conflict):
     code = "already_decided"
     message = "This credit request has already been decided."
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = 422
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used with a different request."

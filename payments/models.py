@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
@@ -141,3 +142,26 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} -> {self.balance_after} (seller #{self.seller_id})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's retry key and the answer it got, replayed for the same request.
+
+    Written in the same database transaction as the money movement it guards,
+    so a charge can never commit without its key, nor a key without its charge.
+    """
+
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "key"], name="idempotencykey_seller_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} (seller #{self.seller_id})"

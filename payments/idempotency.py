@@ -1,0 +1,97 @@
+"""Idempotency-Key support: a retried request gets the first answer, never a second charge.
+
+The key row is inserted in the same transaction as the work it guards. Two
+requests with one key meet at the unique index: the second waits for the
+first to commit (PostgreSQL) or for the write lock (SQLite), then finds the
+row and replays its answer. Refusals by the domain (e.g. insufficient
+balance) are stored and replayed too; invalid input is not, as nothing ran.
+"""
+
+import functools
+import hashlib
+import json
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payledger_project.exceptions import DomainError, api_exception_handler
+from payments.exceptions import IdempotencyKeyReused
+from payments.models import IdempotencyKey
+from sellers.models import Seller
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_FORMAT = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def request_fingerprint(request: Request) -> str:
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def idempotency_keys_purge() -> int:
+    """Delete keys older than the replay window; return how many went."""
+    expired_before = timezone.now() - timedelta(seconds=settings.PAYLEDGER_IDEMPOTENCY_TTL)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=expired_before).delete()
+    return deleted
+
+
+def _replay(record: IdempotencyKey) -> Response:
+    response = Response(record.response_body, status=record.response_status)
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotent(view_method):
+    """Make a POST handler replay its answer for a repeated Idempotency-Key.
+
+    Without the header the handler runs as usual. Permissions have already
+    been checked, so the caller is a seller.
+    """
+
+    @functools.wraps(view_method)
+    def handler(view, request: Request, *args, **kwargs) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return view_method(view, request, *args, **kwargs)
+        if not KEY_FORMAT.fullmatch(key):
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["Must be 1-255 printable ASCII characters."]}
+            )
+        seller: Seller = request.user.seller
+        fingerprint = request_fingerprint(request)
+        expired_before = timezone.now() - timedelta(seconds=settings.PAYLEDGER_IDEMPOTENCY_TTL)
+        with transaction.atomic():
+            IdempotencyKey.objects.filter(
+                seller=seller, key=key, created_at__lt=expired_before
+            ).delete()
+            try:
+                with transaction.atomic():
+                    record = IdempotencyKey.objects.create(
+                        seller=seller,
+                        key=key,
+                        request_fingerprint=fingerprint,
+                        response_status=0,
+                        response_body={},
+                    )
+            except IntegrityError:
+                record = IdempotencyKey.objects.get(seller=seller, key=key)
+                if record.request_fingerprint != fingerprint:
+                    raise IdempotencyKeyReused() from None
+                return _replay(record)
+            try:
+                response = view_method(view, request, *args, **kwargs)
+            except DomainError as error:
+                response = api_exception_handler(error, {"view": view, "request": request})
+            record.response_status = response.status_code
+            record.response_body = response.data
+            record.save(update_fields=["response_status", "response_body"])
+        return response
+
+    return handler
