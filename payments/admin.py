@@ -32,7 +32,8 @@ def _decide_selected(modeladmin, request, queryset, decide, verb: str) -> None:
             )
         else:
             decided += 1
-    modeladmin.message_user(request, f"{verb} {decided} credit request(s).", messages.SUCCESS)
+    if decided:
+        modeladmin.message_user(request, f"{verb} {decided} credit request(s).", messages.SUCCESS)
 
 
 @admin.register(CreditRequest)
@@ -67,7 +68,7 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
     list_display = ["id", "seller", "phone_account", "amount", "created_at"]
     list_filter = ["created_at"]
     search_fields = ["phone_account__phone_number", "seller__name", "seller__user__username"]
-    list_select_related = ["seller"]
+    list_select_related = ["seller", "phone_account"]
 
 
 @admin.register(Transaction)
@@ -84,4 +85,4 @@ class TransactionAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["kind", "created_at"]
     search_fields = ["seller__name", "seller__user__username"]
-    list_select_related = ["seller"]
+    list_select_related = ["seller", "credit_request", "phone_charge"]

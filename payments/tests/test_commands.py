@@ -1,0 +1,141 @@
+from io import StringIO
+
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import TestCase
+
+from payments.exceptions import AlreadyDecided, InsufficientBalance
+from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    credit_request_reject,
+    phone_charge_create,
+)
+from sellers.models import Seller
+from sellers.tests.factories import credit_approved_make, seller_make, staff_make
+
+PHONE = "+14155550123"
+OTHER_PHONE = "+14155550199"
+
+
+def books() -> dict:
+    """Every money row as plain values, to show the check repaired nothing."""
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (Seller, CreditRequest, PhoneAccount, PhoneCharge, Transaction)
+    }
+
+
+def verify_ledger() -> tuple[str, str]:
+    stdout, stderr = StringIO(), StringIO()
+    call_command("verify_ledger", stdout=stdout, stderr=stderr)
+    return stdout.getvalue(), stderr.getvalue()
+
+
+class VerifyLedgerTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        # Journal: credit 1000 -> 1000, charge 400 -> 600, credit 50 -> 650.
+        cls.seller = seller_make(balance=1_000)
+        cls.charge = phone_charge_create(seller_id=cls.seller.pk, phone_number=PHONE, amount=400)
+        credit_approved_make(seller=cls.seller, amount=50)
+
+    def assert_fails_naming(self, *offenders: str) -> str:
+        """Run the check expecting failure; return stderr after checking each offender is in it."""
+        before = books()
+        stderr = StringIO()
+        with self.assertRaisesMessage(CommandError, "Ledger check failed"):
+            call_command("verify_ledger", stdout=StringIO(), stderr=stderr)
+        for offender in offenders:
+            self.assertIn(offender, stderr.getvalue())
+        self.assertEqual(books(), before)
+        return stderr.getvalue()
+
+    def test_consistent_books_print_ok(self):
+        stdout, stderr = verify_ledger()
+        self.assertIn("Ledger OK", stdout)
+        self.assertEqual(stderr, "")
+
+    def test_seller_balance_changed_behind_the_journal_fails_naming_the_seller(self):
+        Seller.objects.filter(pk=self.seller.pk).update(balance=999)
+        self.assert_fails_naming(f"seller {self.seller.pk}: balance 999 != journal total 650")
+
+    def test_seller_balance_changed_behind_the_journal_breaks_the_books_total(self):
+        Seller.objects.filter(pk=self.seller.pk).update(balance=999)
+        self.assert_fails_naming("books: approved credit 1050 != seller balances 999")
+
+    def test_tampered_phone_balance_fails_naming_the_phone(self):
+        PhoneAccount.objects.filter(phone_number=PHONE).update(balance=1)
+        self.assert_fails_naming(f"phone {PHONE}: balance 1 != charges 400")
+
+    def test_journal_row_that_breaks_the_chain_fails_naming_the_row(self):
+        row = self.charge.transaction
+        Transaction.objects.filter(pk=row.pk).update(balance_after=601)
+        stderr = self.assert_fails_naming(
+            f"transaction {row.pk} (seller {self.seller.pk}): balance_after 601"
+            " != running balance 600"
+        )
+        # Only the tampered row is named: the rows around it still chain.
+        self.assertEqual(stderr.count("transaction "), 1)
+
+    def test_last_journal_row_that_disagrees_with_the_balance_fails_naming_the_seller(self):
+        last = Transaction.objects.filter(seller=self.seller).latest("id")
+        Transaction.objects.filter(pk=last.pk).update(balance_after=651)
+        self.assert_fails_naming(
+            f"transaction {last.pk} ", f"seller {self.seller.pk}: balance 650 != last"
+        )
+
+    def test_every_broken_invariant_is_written_to_stderr(self):
+        other = seller_make(balance=300)
+        Seller.objects.filter(pk=self.seller.pk).update(balance=1)
+        Seller.objects.filter(pk=other.pk).update(balance=2)
+        PhoneAccount.objects.filter(phone_number=PHONE).update(balance=3)
+        stderr = self.assert_fails_naming(
+            f"seller {self.seller.pk}: balance 1", f"seller {other.pk}: balance 2", f"phone {PHONE}"
+        )
+        self.assertEqual(len(stderr.splitlines()), 6)
+
+    def test_failure_message_counts_the_problems(self):
+        Seller.objects.filter(pk=self.seller.pk).update(balance=999)
+        # journal total, books total, last balance_after
+        with self.assertRaisesMessage(CommandError, "Ledger check failed: 3 problem(s)."):
+            call_command("verify_ledger", stdout=StringIO(), stderr=StringIO())
+
+
+class VerifyLedgerAfterMixedActivityTests(TestCase):
+    def test_empty_books_print_ok(self):
+        stdout, stderr = verify_ledger()
+        self.assertIn("Ledger OK", stdout)
+        self.assertEqual(stderr, "")
+
+    def test_healthy_ledger_after_many_mixed_operations_passes(self):
+        staff = staff_make()
+        alice = seller_make(balance=1_000)
+        bob = seller_make(balance=200)
+        seller_make()  # a seller who never traded
+        for amount in (100, 250, 1):
+            phone_charge_create(seller_id=alice.pk, phone_number=PHONE, amount=amount)
+        phone_charge_create(seller_id=bob.pk, phone_number=PHONE, amount=150)
+        phone_charge_create(seller_id=bob.pk, phone_number=OTHER_PHONE, amount=50)
+        with self.assertRaises(InsufficientBalance):
+            phone_charge_create(seller_id=bob.pk, phone_number=OTHER_PHONE, amount=1)
+        with self.assertRaises(ValidationError):
+            phone_charge_create(seller_id=alice.pk, phone_number="12", amount=1)
+        rejected = credit_request_create(seller=bob, amount=5_000)
+        credit_request_reject(credit_request_id=rejected.pk, decided_by=staff)
+        approved = credit_approved_make(seller=bob, amount=75)
+        with self.assertRaises(AlreadyDecided):
+            credit_request_approve(credit_request_id=approved.pk, decided_by=staff)
+        credit_request_create(seller=alice, amount=10)  # still pending
+        phone_charge_create(seller_id=bob.pk, phone_number=OTHER_PHONE, amount=75)
+        phone_charge_create(seller_id=alice.pk, phone_number=OTHER_PHONE, amount=649)
+
+        stdout, stderr = verify_ledger()
+
+        self.assertIn("Ledger OK", stdout)
+        self.assertEqual(stderr, "")
+        alice.refresh_from_db()
+        bob.refresh_from_db()
+        self.assertEqual((alice.balance, bob.balance), (0, 0))
+        self.assertEqual(Transaction.objects.count(), 3 + 7)
