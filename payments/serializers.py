@@ -32,6 +32,21 @@ class MoneyField(serializers.Field):
         return value
 
 
+class PhoneNumberInputField(serializers.CharField):
+    """A phone number as the caller wrote it, which must be a JSON string.
+
+    DRF's ``CharField`` turns numbers into strings; a number has already lost
+    what a phone number needs (a leading "+" or "0"), so it is refused.
+    """
+
+    default_error_messages = {"invalid": "Enter the phone number as a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CreditRequestInputSerializer(serializers.Serializer):
     amount = MoneyField()
 
@@ -44,7 +59,7 @@ class CreditRequestOutputSerializer(serializers.ModelSerializer):
 
 
 class PhoneChargeInputSerializer(serializers.Serializer):
-    phone_number = serializers.CharField(max_length=32)
+    phone_number = PhoneNumberInputField(max_length=32)
     amount = MoneyField()
 
 
