@@ -76,14 +76,23 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def _json_error(code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message}, status=status_code)
+
+
+# Django's own error views (outside DRF, e.g. an unknown URL or a bad Host
+# header) answer in the same JSON shape.
+def json_bad_request(request, exception=None) -> JsonResponse:
+    return _json_error("bad_request", "The request could not be understood.", 400)
+
+
+def json_permission_denied(request, exception=None) -> JsonResponse:
+    return _json_error("permission_denied", "You may not do this.", 403)
+
+
 def json_not_found(request, exception=None) -> JsonResponse:
-    return JsonResponse(
-        {"code": "not_found", "message": "No such resource."}, status=status.HTTP_404_NOT_FOUND
-    )
+    return _json_error("not_found", "No such resource.", 404)
 
 
 def json_server_error(request) -> JsonResponse:
-    return JsonResponse(
-        {"code": "server_error", "message": "An unexpected error occurred."},
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return _json_error("server_error", "An unexpected error occurred.", 500)

@@ -124,7 +124,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["payledger_project.parsers.JSONBodyParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -157,3 +157,11 @@ LOGGING = {
 
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))
+
+# Throttle rates ("N/second|minute|hour|day"). The counters live in the
+# default cache, which is per process: behind several workers, point CACHES
+# at a shared cache so the limits hold across them.
+PAYLEDGER_THROTTLE_RATES = {
+    "charge": os.environ.get("PAYLEDGER_CHARGE_RATE", "600/minute"),
+    "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
+}

@@ -1,13 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from sellers.api import LogoutApi, TokenObtainApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
+    path("api-token-auth/", TokenObtainApi.as_view(), name="api-token-auth"),
+    path("api/auth/logout/", LogoutApi.as_view(), name="logout"),
     path("api/", include("sellers.urls")),
     path("api/payments/", include("payments.urls")),
 ]
 
+handler400 = "payledger_project.exceptions.json_bad_request"
+handler403 = "payledger_project.exceptions.json_permission_denied"
 handler404 = "payledger_project.exceptions.json_not_found"
 handler500 = "payledger_project.exceptions.json_server_error"

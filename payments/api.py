@@ -1,15 +1,26 @@
+import csv
+from itertools import chain
+
+from django.http import StreamingHttpResponse
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payledger_project.throttles import ChargeRateThrottle
 from payments.filters import CreditRequestFilter, TransactionFilter
 from payments.idempotency import idempotent
 from payments.pagination import JournalPagination
-from payments.selectors import credit_request_list, transaction_list
+from payments.selectors import (
+    TRANSACTION_EXPORT_COLUMNS,
+    credit_request_list,
+    transaction_export_rows,
+    transaction_list,
+)
 from payments.serializers import (
     CreditRequestInputSerializer,
     CreditRequestOutputSerializer,
@@ -74,6 +85,7 @@ class PhoneChargeCreateApi(APIView):
     """Sell a top-up: debit the caller, credit the phone number."""
 
     permission_classes = [IsAuthenticated, IsSeller]
+    throttle_classes = [ChargeRateThrottle]
 
     @idempotent
     def post(self, request: Request) -> Response:
@@ -81,6 +93,36 @@ class PhoneChargeCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         charge = phone_charge_create(seller_id=request.user.seller.pk, **serializer.validated_data)
         return Response(PhoneChargeOutputSerializer(charge).data, status=status.HTTP_201_CREATED)
+
+
+class EchoBuffer:
+    """A file-like sink that hands back what csv.writer writes, for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+class TransactionExportApi(GenericAPIView):
+    """The caller's whole journal as CSV, streamed row by row."""
+
+    filterset_class = TransactionFilter
+
+    def get_queryset(self):
+        return transaction_list(user=self.request.user)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # The body is CSV written by get(); errors stay JSON whatever Accept says.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def get(self, request: Request) -> StreamingHttpResponse:
+        rows = transaction_export_rows(self.filter_queryset(self.get_queryset()))
+        writer = csv.writer(EchoBuffer())
+        lines = chain(
+            [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)
+        )
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="transactions.csv"'
+        return response
 
 
 class TransactionListApi(ListAPIView):

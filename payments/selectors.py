@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     BigIntegerField,
@@ -118,3 +120,26 @@ def ledger_problems() -> list[str]:
         for seller in chain_ends
     ]
     return problems
+
+
+# CSV header -> journal field
+TRANSACTION_EXPORT_COLUMNS = {
+    "id": "id",
+    "created_at": "created_at",
+    "seller": "seller_id",
+    "kind": "kind",
+    "amount": "amount",
+    "balance_after": "balance_after",
+    "credit_request": "credit_request_id",
+    "phone_number": "phone_charge__phone_account_id",
+}
+
+
+def transaction_export_rows(transactions: QuerySet[Transaction]) -> Iterator[tuple]:
+    """Stream journal rows oldest first, a chunk at a time (a server-side cursor
+    on PostgreSQL), so an export never holds the whole journal in memory."""
+    return (
+        transactions.order_by("id")
+        .values_list(*TRANSACTION_EXPORT_COLUMNS.values())
+        .iterator(chunk_size=2_000)
+    )

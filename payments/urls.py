@@ -1,7 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from payments.api import CreditRequestViewSet, PhoneChargeCreateApi, TransactionListApi
+from payments.api import (
+    CreditRequestViewSet,
+    PhoneChargeCreateApi,
+    TransactionExportApi,
+    TransactionListApi,
+)
 
 router = SimpleRouter()
 router.register("credit-requests", CreditRequestViewSet, basename="credit-request")
@@ -9,5 +14,6 @@ router.register("credit-requests", CreditRequestViewSet, basename="credit-reques
 urlpatterns = [
     path("phone-charge/", PhoneChargeCreateApi.as_view(), name="phone-charge"),
     path("transactions/", TransactionListApi.as_view(), name="transaction-list"),
+    path("transactions/export.csv", TransactionExportApi.as_view(), name="transaction-export"),
     *router.urls,
 ]

@@ -1,13 +1,17 @@
 from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from payledger_project.parsers import JSONBodyParser
+from payledger_project.throttles import AnonymousAuthRateThrottle
 from sellers.selectors import seller_list
 from sellers.serializers import SellerOutputSerializer, SellerRegisterInputSerializer
-from sellers.services import seller_register
+from sellers.services import auth_token_revoke, seller_register
 
 
 class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -19,6 +23,11 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if self.action == "create":
             return [AllowAny()]
         return [IsAuthenticated()]
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [AnonymousAuthRateThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return seller_list(user=self.request.user)
@@ -33,3 +42,18 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def me(self, request: Request) -> Response:
         seller = get_object_or_404(self.get_queryset(), user=request.user)
         return Response(self.get_serializer(seller).data)
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """Exchange a username and password for the API token."""
+
+    throttle_classes = [AnonymousAuthRateThrottle]
+    parser_classes = [JSONBodyParser]
+
+
+class LogoutApi(APIView):
+    """Delete the caller's token."""
+
+    def post(self, request: Request) -> Response:
+        auth_token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

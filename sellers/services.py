@@ -1,7 +1,9 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
 
 from sellers.models import Seller
 
@@ -27,3 +29,8 @@ def seller_register(*, username: str, password: str, name: str) -> Seller:
         if User.objects.filter(username=username).exists():
             raise ValidationError({"username": "This username is already taken."}) from error
         raise
+
+
+def auth_token_revoke(*, user: AbstractBaseUser) -> None:
+    """Log the user out of the API: its token stops working at once."""
+    Token.objects.filter(user=user).delete()
