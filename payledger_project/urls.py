@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sellers.api import LogoutApi, TokenObtainApi
 
@@ -9,6 +10,8 @@ urlpatterns = [
     path("api/auth/logout/", LogoutApi.as_view(), name="logout"),
     path("api/", include("sellers.urls")),
     path("api/payments/", include("payments.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
 handler400 = "payledger_project.exceptions.json_bad_request"

@@ -2,6 +2,8 @@ import csv
 from itertools import chain
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -11,6 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payledger_project.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED,
+    RETRY_AFTER,
+    error_responses,
+)
 from payledger_project.throttles import ChargeRateThrottle
 from payments.filters import CreditRequestFilter, TransactionFilter
 from payments.idempotency import idempotent
@@ -36,7 +44,33 @@ from payments.services import (
 )
 from sellers.permissions import IsSeller
 
+DECISION_RESPONSES = {200: CreditRequestOutputSerializer, **error_responses(401, 403, 404, 409)}
 
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: CreditRequestOutputSerializer, **error_responses(400, 401, 404)}
+    ),
+    retrieve=extend_schema(
+        responses={200: CreditRequestOutputSerializer, **error_responses(401, 404)}
+    ),
+    create=extend_schema(
+        summary="Ask for credit",
+        request=CreditRequestInputSerializer,
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
+        responses={
+            201: CreditRequestOutputSerializer,
+            **error_responses(400, 401, 403, 415, 422),
+        },
+        examples=[OpenApiExample("ask", value={"amount": 50_000}, request_only=True)],
+    ),
+    approve=extend_schema(
+        summary="Approve: credit the seller once", request=None, responses=DECISION_RESPONSES
+    ),
+    reject=extend_schema(
+        summary="Reject without moving money", request=None, responses=DECISION_RESPONSES
+    ),
+)
 class CreditRequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -87,6 +121,34 @@ class PhoneChargeCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsSeller]
     throttle_classes = [ChargeRateThrottle]
 
+    @extend_schema(
+        summary="Sell a phone top-up",
+        request=PhoneChargeInputSerializer,
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
+        responses={
+            201: PhoneChargeOutputSerializer,
+            **error_responses(400, 401, 403, 409, 415, 422, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "top up", value={"phone_number": "+14155550123", "amount": 1500}, request_only=True
+            ),
+            OpenApiExample(
+                "charged",
+                value={
+                    "id": 42,
+                    "seller": 7,
+                    "phone_number": "+14155550123",
+                    "amount": 1500,
+                    "created_at": "2026-11-27T16:20:49.123456Z",
+                    "transaction_id": 97,
+                    "balance": 48500,
+                },
+                response_only=True,
+                status_codes=[201],
+            ),
+        ],
+    )
     @idempotent
     def post(self, request: Request) -> Response:
         serializer = PhoneChargeInputSerializer(data=request.data)
@@ -114,6 +176,10 @@ class TransactionExportApi(GenericAPIView):
         # The body is CSV written by get(); errors stay JSON whatever Accept says.
         return JSONRenderer(), JSONRenderer.media_type
 
+    @extend_schema(
+        summary="Export the journal as CSV",
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
+    )
     def get(self, request: Request) -> StreamingHttpResponse:
         rows = transaction_export_rows(self.filter_queryset(self.get_queryset()))
         writer = csv.writer(EchoBuffer())
@@ -125,6 +191,12 @@ class TransactionExportApi(GenericAPIView):
         return response
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="The caller's journal, newest first",
+        responses={200: TransactionOutputSerializer, **error_responses(400, 401, 404)},
+    )
+)
 class TransactionListApi(ListAPIView):
     """The caller's journal, newest first (staff: everyone's, filterable by seller)."""
 

@@ -21,7 +21,9 @@ from sellers.models import Seller
 
 
 def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
-    """Staff see every request; a seller sees its own."""
+    """Staff see every request; a seller sees its own; anyone else, none."""
+    if not user.is_authenticated:
+        return CreditRequest.objects.none()
     if user.is_staff:
         return CreditRequest.objects.all()
     return CreditRequest.objects.filter(seller__user=user)
@@ -30,6 +32,8 @@ def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
 def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
     """The caller's journal (staff: everyone's), newest first."""
     transactions = Transaction.objects.select_related("phone_charge").order_by("-id")
+    if not user.is_authenticated:
+        return transactions.none()
     if user.is_staff:
         return transactions
     return transactions.filter(seller__user=user)

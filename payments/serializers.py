@@ -1,32 +1,29 @@
-import re
-
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments.models import CreditRequest, PhoneCharge, Transaction
 
-INTEGER_STRING = re.compile(r"-?[0-9]{1,19}")
 
-
+@extend_schema_field(
+    {"type": "integer", "format": "int64", "minimum": 1, "maximum": settings.PAYLEDGER_MAX_AMOUNT}
+)
 class MoneyField(serializers.Field):
-    """An integer count of the smallest currency unit, parsed strictly.
+    """An integer count of the smallest currency unit, as a JSON integer.
 
-    JSON integers and strings of digits pass; floats (even 10.0), booleans and
-    anything else are refused rather than rounded. Range rules live in the
-    service, which every caller goes through.
+    Floats (even 10.0), booleans and strings are refused rather than coerced,
+    so a client's rounding or typing bug cannot move money. Range rules live
+    in the service, which every caller goes through.
     """
 
     default_error_messages = {
-        "invalid": "Enter a whole number of the smallest currency unit.",
+        "invalid": "Enter a whole number of the smallest currency unit, as a JSON integer.",
     }
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        if isinstance(data, int):
-            return data
-        if isinstance(data, str) and INTEGER_STRING.fullmatch(data):
-            return int(data)
-        self.fail("invalid")
+        return data
 
     def to_representation(self, value):
         return value

@@ -1,4 +1,6 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
@@ -8,12 +10,38 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
+from payledger_project.schema import RETRY_AFTER, error_responses
 from payledger_project.throttles import AnonymousAuthRateThrottle
 from sellers.selectors import seller_list
-from sellers.serializers import SellerOutputSerializer, SellerRegisterInputSerializer
+from sellers.serializers import (
+    SellerOutputSerializer,
+    SellerRegisterInputSerializer,
+    TokenOutputSerializer,
+)
 from sellers.services import auth_token_revoke, seller_register
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: SellerOutputSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: SellerOutputSerializer, **error_responses(401, 404)}),
+    create=extend_schema(
+        summary="Register a seller",
+        request=SellerRegisterInputSerializer,
+        responses={201: SellerOutputSerializer, **error_responses(400, 401, 415, 429)},
+        parameters=[RETRY_AFTER],
+        examples=[
+            OpenApiExample(
+                "register",
+                value={"username": "alice", "password": "a-long-passphrase", "name": "Alice Shop"},
+                request_only=True,
+            )
+        ],
+    ),
+    me=extend_schema(
+        summary="The caller's own seller account",
+        responses={200: SellerOutputSerializer, **error_responses(401, 404)},
+    ),
+)
 class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Register (open to anyone); list and read sellers the caller may see."""
 
@@ -47,6 +75,23 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 class TokenObtainApi(ObtainAuthToken):
     """Exchange a username and password for the API token."""
 
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={200: TokenOutputSerializer, **error_responses(400, 401, 415, 429)},
+        parameters=[RETRY_AFTER],
+        examples=[
+            OpenApiExample(
+                "log in",
+                value={"username": "alice", "password": "a-long-passphrase"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
     throttle_classes = [AnonymousAuthRateThrottle]
     parser_classes = [JSONBodyParser]
 
@@ -54,6 +99,7 @@ class TokenObtainApi(ObtainAuthToken):
 class LogoutApi(APIView):
     """Delete the caller's token."""
 
+    @extend_schema(request=None, responses={204: None, **error_responses(401)})
     def post(self, request: Request) -> Response:
         auth_token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

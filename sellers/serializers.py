@@ -16,3 +16,7 @@ class SellerOutputSerializer(serializers.ModelSerializer):
         model = Seller
         fields = ["id", "username", "name", "balance", "created_at"]
         read_only_fields = fields
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()

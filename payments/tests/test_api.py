@@ -276,10 +276,10 @@ class PhoneChargeApiTests(ErrorShapeAssertions, APITestCase):
         self.assertEqual(response.status_code, status.HTTP_201_CREATED, response.content)
         self.assertEqual(response.json()["phone_number"], PHONE)
 
-    def test_amount_as_a_string_of_digits_is_accepted(self):
+    def test_amount_as_a_string_of_digits_is_refused_and_changes_nothing(self):
         response = self.charge(amount="300")
-        self.assertEqual(response.status_code, status.HTTP_201_CREATED, response.content)
-        self.assertEqual(response.json()["amount"], 300)
+        self.assertFieldError(response, "amount")
+        self.assertNothingChanged()
 
     @override_settings(PAYLEDGER_MAX_AMOUNT=1_000)
     def test_amount_at_the_configured_maximum_is_accepted(self):

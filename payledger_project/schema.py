@@ -1,0 +1,76 @@
+"""OpenAPI pieces shared by every API module: the error shape and common headers."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable error code.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=FieldErrorSerializer()),
+        required=False,
+        help_text="Validation errors only: each invalid field and what is wrong with it.",
+    )
+
+
+# status -> (when it happens, an example code)
+ERRORS = {
+    400: ("Invalid input or malformed JSON.", "validation_error"),
+    401: ("No token, or an invalid one.", "not_authenticated"),
+    403: ("The caller may not do this.", "permission_denied"),
+    404: ("No such resource, or not the caller's.", "not_found"),
+    409: ("Refused by a business rule; nothing changed.", "insufficient_balance"),
+    415: ("The body is not application/json.", "unsupported_media_type"),
+    422: ("The Idempotency-Key was used with a different request.", "idempotency_key_reused"),
+    429: ("Too many requests; retry after Retry-After seconds.", "throttled"),
+}
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+    description="Seconds to wait before retrying.",
+)  # fmt: skip
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The documented error answers of an operation, all in the one error shape."""
+    responses = {}
+    for status in statuses:
+        description, code = ERRORS[status]
+        example = {"code": code, "message": description}
+        if status == 400:
+            example["fields"] = {
+                "amount": [{"code": "invalid", "message": "Enter a whole number."}]
+            }
+        responses[status] = OpenApiResponse(
+            ErrorSerializer,
+            description=description,
+            examples=[
+                OpenApiExample(code, value=example, status_codes=[status], response_only=True)
+            ],
+        )
+    return responses
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]{1,255}$"},
+    OpenApiParameter.HEADER,
+    description=(
+        "Optional client-chosen key (1-255 printable ASCII characters). Repeating a request "
+        "with the same key and body replays the first answer instead of acting twice; the "
+        "same key with a different body is refused (422). Keys are per seller and expire "
+        "after 24 hours."
+    ),
+)
+
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True,
+    enum=["true"], description="Present when the answer is a replay of an earlier request.",
+)  # fmt: skip

@@ -1,0 +1,49 @@
+from io import StringIO
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.test import TestCase
+from django.urls import reverse
+
+COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
+
+
+class OpenApiContractTests(TestCase):
+    def test_committed_openapi_yaml_matches_the_generated_schema(self):
+        generated = StringIO()
+        call_command("spectacular", validate=True, fail_on_warn=True, stdout=generated)
+        self.assertEqual(
+            generated.getvalue().strip(),
+            COMMITTED_SCHEMA.read_text().strip(),
+            "openapi.yaml is stale: run `make schema` and commit it.",
+        )
+
+    def test_schema_is_served_without_a_token(self):
+        response = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("/api/payments/phone-charge/", response.json()["paths"])
+
+    def test_schema_declares_the_token_security_scheme(self):
+        schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
+        scheme = schema["components"]["securitySchemes"]["tokenAuth"]
+        self.assertEqual(
+            (scheme["type"], scheme["in"], scheme["name"]), ("apiKey", "header", "Authorization")
+        )
+
+    def test_charge_operation_documents_the_idempotency_key_header(self):
+        schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
+        parameters = schema["paths"]["/api/payments/phone-charge/"]["post"]["parameters"]
+        self.assertIn("Idempotency-Key", [p["name"] for p in parameters])
+
+    def test_charge_operation_documents_every_error_it_can_answer(self):
+        schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
+        responses = schema["paths"]["/api/payments/phone-charge/"]["post"]["responses"]
+        self.assertEqual(
+            sorted(responses), ["201", "400", "401", "403", "409", "415", "422", "429"]
+        )
+
+    def test_swagger_ui_is_served_from_local_static_files(self):
+        response = self.client.get(reverse("docs"))
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "drf_spectacular_sidecar/swagger-ui-dist")
