@@ -43,7 +43,8 @@ def _field_errors(detail: Any) -> Any:
         return {key: _field_errors(value) for key, value in detail.items()}
     if isinstance(detail, list):
         return [_field_errors(item) for item in detail]
-    return {"code": detail.code, "message": str(detail)}
+    # Django errors raised without a code still get a machine-readable one.
+    return {"code": detail.code or "invalid", "message": str(detail)}
 
 
 def error_body(exc: exceptions.APIException) -> dict[str, Any]:

@@ -6,3 +6,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Suites that hammer the API must not be throttled; throttle tests override these.
 PAYLEDGER_THROTTLE_RATES = {"charge": "1000000/minute", "anon_auth": "1000000/minute"}
+
+# Keep test output to failures: the money movements are logged at INFO.
+LOGGING["loggers"]["payments"]["level"] = "WARNING"  # noqa: F405

@@ -1,18 +1,87 @@
+import re
+from datetime import datetime
+
 import django_filters
+from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from payments.models import CreditRequest, Transaction
 
+BIGINT_MAX = 2**63 - 1
 
-class CreditRequestFilter(django_filters.FilterSet):
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": BIGINT_MAX})
+class IdFilter(django_filters.NumberFilter):
+    """Filter by a row id: a whole number, so an unknown id simply matches nothing."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=BIGINT_MAX, **kwargs)
+
+
+class RFC3339DateTimeField(forms.DateTimeField):
+    """Only full RFC 3339 timestamps with an offset: no guessing at local time."""
+
+    FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not self.FORMAT.fullmatch(value):
+            raise forms.ValidationError(
+                "Enter an RFC 3339 date-time with an offset, e.g. 2026-11-27T16:00:00Z.",
+                code="invalid",
+            )
+        try:
+            return datetime.fromisoformat(value.upper())
+        except ValueError as error:
+            raise forms.ValidationError(str(error), code="invalid") from error
+
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class DateTimeFilter(django_filters.Filter):
+    field_class = RFC3339DateTimeField
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 16})
+class PhoneNumberFilter(django_filters.CharFilter):
+    """An exact E.164 number, e.g. +14155550123."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, max_length=16, **kwargs)
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A filter parameter that is present must carry a value.
+
+    django-filter reads ``?kind=`` as "no filter"; a client that sent it
+    meant something, so it gets a 400 rather than everyone's rows.
+    """
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        empty = [name for name in self.filters if self.data.get(name) == ""]
+        for name in empty:
+            self.form.add_error(
+                name, forms.ValidationError("This parameter may not be empty.", code="empty")
+            )
+        return valid and not empty
+
+
+class CreditRequestFilter(StrictFilterSet):
+    seller = IdFilter(field_name="seller_id")
+
     class Meta:
         model = CreditRequest
         fields = ["status", "seller"]
 
 
-class TransactionFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    phone_number = django_filters.CharFilter(field_name="phone_charge__phone_account_id")
+class TransactionFilter(StrictFilterSet):
+    seller = IdFilter(field_name="seller_id")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    phone_number = PhoneNumberFilter(field_name="phone_charge__phone_account_id")
 
     class Meta:
         model = Transaction

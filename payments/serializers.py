@@ -2,6 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from payledger_project.fields import StrictCharField
 from payments.models import CreditRequest, PhoneCharge, Transaction
 
 
@@ -29,21 +30,6 @@ class MoneyField(serializers.Field):
         return value
 
 
-class PhoneNumberInputField(serializers.CharField):
-    """A phone number as the caller wrote it, which must be a JSON string.
-
-    DRF's ``CharField`` turns numbers into strings; a number has already lost
-    what a phone number needs (a leading "+" or "0"), so it is refused.
-    """
-
-    default_error_messages = {"invalid": "Enter the phone number as a string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class CreditRequestInputSerializer(serializers.Serializer):
     amount = MoneyField()
 
@@ -56,7 +42,7 @@ class CreditRequestOutputSerializer(serializers.ModelSerializer):
 
 
 class PhoneChargeInputSerializer(serializers.Serializer):
-    phone_number = PhoneNumberInputField(max_length=32)
+    phone_number = StrictCharField(max_length=32)
     amount = MoneyField()
 
 
@@ -79,7 +65,9 @@ class PhoneChargeOutputSerializer(serializers.ModelSerializer):
 
 
 class TransactionOutputSerializer(serializers.ModelSerializer):
-    phone_number = serializers.CharField(source="phone_charge.phone_account_id", default=None)
+    phone_number = serializers.CharField(
+        source="phone_charge.phone_account_id", default=None, allow_null=True
+    )
 
     class Meta:
         model = Transaction

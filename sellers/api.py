@@ -1,6 +1,5 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
@@ -16,6 +15,7 @@ from sellers.selectors import seller_list
 from sellers.serializers import (
     SellerOutputSerializer,
     SellerRegisterInputSerializer,
+    TokenObtainInputSerializer,
     TokenOutputSerializer,
 )
 from sellers.services import auth_token_revoke, seller_register
@@ -76,7 +76,7 @@ class TokenObtainApi(ObtainAuthToken):
     """Exchange a username and password for the API token."""
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=TokenObtainInputSerializer,
         responses={200: TokenOutputSerializer, **error_responses(400, 401, 415, 429)},
         parameters=[RETRY_AFTER],
         examples=[
@@ -94,6 +94,7 @@ class TokenObtainApi(ObtainAuthToken):
     permission_classes = [AllowAny]
     throttle_classes = [AnonymousAuthRateThrottle]
     parser_classes = [JSONBodyParser]
+    serializer_class = TokenObtainInputSerializer
 
 
 class LogoutApi(APIView):

@@ -1,12 +1,14 @@
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
+from payledger_project.fields import StrictCharField
 from sellers.models import Seller
 
 
 class SellerRegisterInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    name = serializers.CharField(max_length=150)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, write_only=True, trim_whitespace=False)
+    name = StrictCharField(max_length=150)
 
 
 class SellerOutputSerializer(serializers.ModelSerializer):
@@ -20,3 +22,10 @@ class SellerOutputSerializer(serializers.ModelSerializer):
 
 class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+class TokenObtainInputSerializer(AuthTokenSerializer):
+    username = StrictCharField(label="Username", write_only=True)
+    password = StrictCharField(
+        label="Password", style={"input_type": "password"}, trim_whitespace=False, write_only=True
+    )

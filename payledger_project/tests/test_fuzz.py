@@ -1,0 +1,46 @@
+"""Schemathesis, a real outside client, fuzzes every operation of the live server."""
+
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.test import LiveServerTestCase
+from rest_framework.authtoken.models import Token
+
+from sellers.tests.factories import seller_make
+
+CONFIG = Path(settings.BASE_DIR) / "schemathesis.toml"
+LOGOUT = "/api/auth/logout/"
+EXAMPLES_PER_OPERATION = 30
+SEED = 20261127
+
+
+class SchemathesisFuzzTests(LiveServerTestCase):
+    def schemathesis(self, token: str, *selection: str) -> subprocess.CompletedProcess:
+        command = [
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "--no-color",
+            "run", f"{self.live_server_url}/api/schema/",
+            "--header", f"Authorization: Token {token}",
+            "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED),
+            "--generation-database", "none", "--request-timeout", "30",
+            *selection,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        # The summary (operations, cases generated, failures) for whoever reads the log.
+        print(result.stdout[result.stdout.rfind("SUMMARY") :])
+        return result
+
+    def test_every_operation_passes_every_default_check_and_the_books_balance(self):
+        seller = seller_make(balance=1_000_000)
+        token = Token.objects.create(user=seller.user).key
+
+        # Logging out revokes the token the other operations need, so it runs last.
+        everything_else = self.schemathesis(token, "--exclude-path", LOGOUT)
+        self.assertEqual(everything_else.returncode, 0, everything_else.stdout[-20_000:])
+        logout = self.schemathesis(token, "--include-path", LOGOUT)
+        self.assertEqual(logout.returncode, 0, logout.stdout[-20_000:])
+
+        call_command("verify_ledger", stdout=StringIO())
