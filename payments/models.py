@@ -124,7 +124,8 @@ class Transaction(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["seller", "id"], name="transaction_seller_id"),
-            models.Index(fields=["seller", "created_at"], name="transaction_seller_created"),
+            # Journal pages: newest first, optionally within a created_at range.
+            models.Index(fields=["seller", "-created_at", "-id"], name="transaction_seller_newest"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transaction_amount_positive"),

@@ -9,7 +9,9 @@ class JournalPagination(CursorPagination):
     else is a 400 rather than silently the default page size.
     """
 
-    ordering = "-id"
+    # Matches the (seller, -created_at, -id) index, which also serves a
+    # created_at range: a page reads its rows and stops, however long the journal.
+    ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 500

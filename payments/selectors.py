@@ -20,23 +20,33 @@ from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transactio
 from sellers.models import Seller
 
 
+def _seller_id_of(user: AbstractBaseUser) -> Subquery:
+    """The caller's seller id as a scalar subquery.
+
+    Filtering on ``seller_id = (subquery)`` rather than joining through the
+    seller lets PostgreSQL walk the (seller, id) index, so a seller's page
+    costs the same however many rows other sellers have written.
+    """
+    return Subquery(Seller.objects.filter(user=user).values("pk")[:1])
+
+
 def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
     """Staff see every request; a seller sees its own; anyone else, none."""
     if not user.is_authenticated:
         return CreditRequest.objects.none()
     if user.is_staff:
         return CreditRequest.objects.all()
-    return CreditRequest.objects.filter(seller__user=user)
+    return CreditRequest.objects.filter(seller_id=_seller_id_of(user))
 
 
 def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
     """The caller's journal (staff: everyone's), newest first."""
-    transactions = Transaction.objects.select_related("phone_charge").order_by("-id")
+    transactions = Transaction.objects.select_related("phone_charge").order_by("-created_at", "-id")
     if not user.is_authenticated:
         return transactions.none()
     if user.is_staff:
         return transactions
-    return transactions.filter(seller__user=user)
+    return transactions.filter(seller_id=_seller_id_of(user))
 
 
 def _signed_amount() -> Case:
