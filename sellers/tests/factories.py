@@ -13,6 +13,13 @@ from sellers.services import seller_register
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"
+# Each breaks one of Django's password validators, for username "alicealice".
+WEAK_PASSWORDS = {
+    "too short": "x7!kQ",
+    "common": "password123",
+    "entirely numeric": "83920174650",
+    "like the username": "alicealice",
+}
 _sequence = itertools.count(1)
 
 

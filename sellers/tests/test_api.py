@@ -8,6 +8,7 @@ from sellers.models import Seller
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import (
     PASSWORD,
+    WEAK_PASSWORDS,
     client_for,
     credit_approved_make,
     seller_make,
@@ -65,13 +66,7 @@ class SellerRegisterApiTests(ErrorShapeAssertions, APITestCase):
         self.assertEqual(Seller.objects.get(), existing)
 
     def test_weak_password_is_refused_with_a_password_error(self):
-        weak_passwords = {
-            "too short": "x7!kQ",
-            "common": "password123",
-            "entirely numeric": "83920174650",
-            "like the username": "alicealice",
-        }
-        for reason, password in weak_passwords.items():
+        for reason, password in WEAK_PASSWORDS.items():
             with self.subTest(reason):
                 response = self.register(username="alicealice", password=password)
                 self.assertFieldError(response, "password")

@@ -6,6 +6,7 @@ from django.test import TestCase
 
 from sellers.models import Seller
 from sellers.services import seller_register
+from sellers.tests.factories import WEAK_PASSWORDS
 
 User = get_user_model()
 STRONG_PASSWORD = "tangerine-Orbit-4417"
@@ -43,13 +44,7 @@ class SellerRegisterTests(TestCase):
         self.assertEqual(Seller.objects.count(), 1)
 
     def test_weak_password_is_refused_and_creates_no_user(self):
-        weak_passwords = {
-            "too short": "x7!kQ",
-            "common": "password123",
-            "entirely numeric": "83920174650",
-            "like the username": "alicealice",
-        }
-        for reason, password in weak_passwords.items():
+        for reason, password in WEAK_PASSWORDS.items():
             with self.subTest(reason):
                 with self.assertRaises(ValidationError) as refused:
                     seller_register(username="alicealice", password=password, name="Alice")
