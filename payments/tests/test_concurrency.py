@@ -9,8 +9,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection
-from django.test import TransactionTestCase
+from django.test import Client, TransactionTestCase
+from django.urls import reverse
 
 from payledger_project.exceptions import DomainError
 from payments.models import PhoneAccount, Transaction
@@ -20,6 +22,7 @@ from sellers.models import Seller
 from sellers.tests.factories import seller_make, staff_make
 
 PHONE = "+14155550123"
+User = get_user_model()
 
 
 def run_at_once(count: int, work: Callable[[int], object]) -> list[object]:
@@ -171,4 +174,33 @@ class ConcurrentApprovalAndChargeTests(TransactionTestCase):
         charged = self.outcomes.count("charged")
         self.seller.refresh_from_db()
         self.assertEqual(self.seller.balance, 10 * 100 - charged * 50)
+        self.assertEqual(ledger_problems(), [])
+
+
+class ConcurrentAdminApprovalTests(TransactionTestCase):
+    """Several staff members click "Approve selected" on one request at once."""
+
+    STAFF = 5
+
+    def setUp(self):
+        self.seller = seller_make()
+        credit_request = credit_request_create(seller=self.seller, amount=900)
+        clients = []
+        for _ in range(self.STAFF):
+            client = Client()
+            client.force_login(User.objects.create_superuser(f"admin{len(clients)}", password="x"))
+            clients.append(client)
+        url = reverse("admin:payments_creditrequest_changelist")
+        action = {"action": "approve_selected", "_selected_action": [credit_request.pk]}
+        self.outcomes = run_at_once(
+            self.STAFF, lambda i: clients[i].post(url, action, follow=True).status_code
+        )
+
+    def test_every_click_gets_a_page(self):
+        self.assertEqual(self.outcomes, [200] * self.STAFF)
+
+    def test_the_seller_is_credited_once(self):
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 900)
+        self.assertEqual(Transaction.objects.filter(kind="credit").count(), 1)
         self.assertEqual(ledger_problems(), [])
