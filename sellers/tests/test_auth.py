@@ -93,3 +93,10 @@ class FrameworkErrorShapeTests(TestCase):
         response = self.client.get(reverse("seller-list"), HTTP_HOST="evil.example")
         self.assertEqual(response.status_code, 400)
         self.assertEqual(response.json()["code"], "bad_request")
+
+    def test_an_unacceptable_accept_header_is_a_json_406(self):
+        client = client_for(seller_make().user)
+        response = client.get(reverse("seller-me"), HTTP_ACCEPT="text/html")
+        self.assertEqual(response.status_code, 406)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response.json()["code"], "not_acceptable")
