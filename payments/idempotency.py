@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -35,10 +36,14 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def _expired() -> QuerySet[IdempotencyKey]:
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYLEDGER_IDEMPOTENCY_TTL)
+    return IdempotencyKey.objects.filter(created_at__lt=cutoff)
+
+
 def idempotency_keys_purge() -> int:
     """Delete keys older than the replay window; return how many went."""
-    expired_before = timezone.now() - timedelta(seconds=settings.PAYLEDGER_IDEMPOTENCY_TTL)
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=expired_before).delete()
+    deleted, _ = _expired().delete()
     return deleted
 
 
@@ -66,11 +71,8 @@ def idempotent(view_method):
             )
         seller: Seller = request.user.seller
         fingerprint = request_fingerprint(request)
-        expired_before = timezone.now() - timedelta(seconds=settings.PAYLEDGER_IDEMPOTENCY_TTL)
         with transaction.atomic():
-            IdempotencyKey.objects.filter(
-                seller=seller, key=key, created_at__lt=expired_before
-            ).delete()
+            _expired().filter(seller=seller, key=key).delete()
             try:
                 with transaction.atomic():
                     record = IdempotencyKey.objects.create(

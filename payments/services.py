@@ -24,13 +24,15 @@ from sellers.models import Seller
 logger = logging.getLogger(__name__)
 
 
-def amount_validate(amount: int, *, field: str = "amount") -> None:
+def amount_validate(amount: int) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise ValidationError({field: "Amount must be a whole number of the smallest unit."})
+        raise ValidationError({"amount": "Amount must be a whole number of the smallest unit."})
     if amount <= 0:
-        raise ValidationError({field: "Amount must be greater than zero."})
+        raise ValidationError({"amount": "Amount must be greater than zero."})
     if amount > settings.PAYLEDGER_MAX_AMOUNT:
-        raise ValidationError({field: f"Amount must not exceed {settings.PAYLEDGER_MAX_AMOUNT}."})
+        raise ValidationError(
+            {"amount": f"Amount must not exceed {settings.PAYLEDGER_MAX_AMOUNT}."}
+        )
 
 
 def phone_number_normalize(raw: str) -> str:
