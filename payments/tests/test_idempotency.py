@@ -1,6 +1,7 @@
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
+from unittest import mock
 
 from django.core.management import call_command
 from django.test import TestCase, TransactionTestCase
@@ -101,6 +102,24 @@ class IdempotentChargeTests(TestCase):
         self.assertIn("Idempotency-Key", answer.json()["fields"])
         self.seller.refresh_from_db()
         self.assertEqual(self.seller.balance, 1_000)
+
+    def test_a_crash_before_the_key_is_recorded_undoes_the_charge(self):
+        record_save = IdempotencyKey.save
+
+        def crash_when_recording_the_answer(key, *args, **kwargs):
+            if kwargs.get("update_fields"):
+                raise RuntimeError("crash between the charge and its key record")
+            return record_save(key, *args, **kwargs)
+
+        with (
+            mock.patch.object(IdempotencyKey, "save", crash_when_recording_the_answer),
+            self.assertRaises(RuntimeError),
+        ):
+            charge(self.client, key="order-1")
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 1_000)
+        self.assertFalse(PhoneCharge.objects.exists())
+        self.assertFalse(IdempotencyKey.objects.exists())
 
     def test_a_key_with_control_characters_is_refused(self):
         answer = charge(self.client, key="bad\tkey")
