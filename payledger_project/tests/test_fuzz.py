@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.test import LiveServerTestCase
 from rest_framework.authtoken.models import Token
 
-from sellers.tests.factories import seller_make
+from payments.services import credit_request_create
+from sellers.tests.factories import seller_make, staff_make
 
 CONFIG = Path(settings.BASE_DIR) / "schemathesis.toml"
 LOGOUT = "/api/auth/logout/"
@@ -36,11 +37,20 @@ class SchemathesisFuzzTests(LiveServerTestCase):
     def test_every_operation_passes_every_default_check_and_the_books_balance(self):
         seller = seller_make(balance=1_000_000)
         token = Token.objects.create(user=seller.user).key
+        staff_token = Token.objects.create(user=staff_make()).key
+        for _ in range(20):
+            credit_request_create(seller=seller, amount=1_000)
 
-        # Logging out revokes the token the other operations need, so it runs last.
-        everything_else = self.schemathesis(token, "--exclude-path", LOGOUT)
-        self.assertEqual(everything_else.returncode, 0, everything_else.stdout[-20_000:])
-        logout = self.schemathesis(token, "--include-path", LOGOUT)
-        self.assertEqual(logout.returncode, 0, logout.stdout[-20_000:])
+        runs = {
+            "as a seller": (token, "--exclude-path", LOGOUT),
+            # Deciding credit is for staff; a seller only ever sees 403 there.
+            "as staff": (staff_token, "--include-path-regex", "/(approve|reject)/$"),
+            # Logging out revokes the token the other runs need, so it comes last.
+            "logging out": (token, "--include-path", LOGOUT),
+        }
+        for name, (caller_token, *selection) in runs.items():
+            with self.subTest(name):
+                result = self.schemathesis(caller_token, *selection)
+                self.assertEqual(result.returncode, 0, result.stdout[-20_000:])
 
         call_command("verify_ledger", stdout=StringIO())
