@@ -93,6 +93,7 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -169,7 +170,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"payments": {"handlers": ["console"], "level": "INFO"}},
+    # Every money movement is logged at INFO after its commit.
+    "loggers": {
+        "payments": {
+            "handlers": ["console"],
+            "level": os.environ.get("PAYLEDGER_LOG_LEVEL", "INFO"),
+        }
+    },
 }
 
 # How long a client may replay a request by its Idempotency-Key.
