@@ -24,8 +24,8 @@ def _seller_id_of(user: AbstractBaseUser) -> Subquery:
     """The caller's seller id as a scalar subquery.
 
     Filtering on ``seller_id = (subquery)`` rather than joining through the
-    seller lets PostgreSQL walk the (seller, id) index, so a seller's page
-    costs the same however many rows other sellers have written.
+    seller lets PostgreSQL walk the per-seller journal index, so a page
+    costs the same however many rows any seller has written.
     """
     return Subquery(Seller.objects.filter(user=user).values("pk")[:1])
 
