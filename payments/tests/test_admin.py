@@ -67,6 +67,14 @@ class AdminTestCase(TestCase):
             return set()
         return {name for name, _ in action_form.fields["action"].choices if name}
 
+    def assertDeletePageRefused(self, model_name: str, pk: int):
+        """The delete page answers 403 to a look and to a confirmation; nothing goes."""
+        before = books()
+        url = admin_url(f"{model_name}_delete", pk)
+        self.assertEqual(self.client.get(url).status_code, 403)
+        self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
+        self.assertEqual(books(), before)
+
     def run_action(self, action: str, *credit_requests: CreditRequest):
         return self.client.post(
             admin_url("payments_creditrequest_changelist"),
@@ -366,11 +374,7 @@ class CreditRequestFormTests(AdminTestCase):
         self.assertEqual(books(), before)
 
     def test_delete_page_is_refused_and_deletes_nothing(self):
-        before = books()
-        url = admin_url("payments_creditrequest_delete", self.pending.pk)
-        self.assertEqual(self.client.get(url).status_code, 403)
-        self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
-        self.assertEqual(books(), before)
+        self.assertDeletePageRefused("payments_creditrequest", self.pending.pk)
 
 
 class SellerFormTests(AdminTestCase):
@@ -412,11 +416,7 @@ class SellerFormTests(AdminTestCase):
         self.assertEqual(books(), before)
 
     def test_delete_page_is_refused_and_deletes_nothing(self):
-        before = books()
-        url = admin_url("sellers_seller_delete", self.alice.pk)
-        self.assertEqual(self.client.get(url).status_code, 403)
-        self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
-        self.assertEqual(books(), before)
+        self.assertDeletePageRefused("sellers_seller", self.alice.pk)
 
     def test_sellers_cannot_be_deleted_in_bulk(self):
         self.assertEqual(self.offered_actions("sellers_seller"), set())
@@ -462,11 +462,7 @@ class ReadOnlyRowChecks:
         self.assertEqual(books(), before)
 
     def test_delete_page_is_refused_and_deletes_nothing(self):
-        before = books()
-        url = admin_url(f"{self.model_name}_delete", self.row().pk)
-        self.assertEqual(self.client.get(url).status_code, 403)
-        self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
-        self.assertEqual(books(), before)
+        self.assertDeletePageRefused(self.model_name, self.row().pk)
 
     def test_rows_cannot_be_deleted_in_bulk_from_the_changelist(self):
         self.assertEqual(self.offered_actions(self.model_name), set())
