@@ -178,7 +178,7 @@ class TransactionExportApi(GenericAPIView):
 
     @extend_schema(
         summary="Export the journal as CSV",
-        operation_id="api_payments_transactions_export",
+        operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
     )
     def get(self, request: Request) -> StreamingHttpResponse:

@@ -76,6 +76,7 @@ class TokenObtainApi(ObtainAuthToken):
     """Exchange a username and password for the API token."""
 
     @extend_schema(
+        tags=["auth"],
         request=TokenObtainInputSerializer,
         responses={200: TokenOutputSerializer, **error_responses(400, 401, 415, 429)},
         parameters=[RETRY_AFTER],
