@@ -27,9 +27,7 @@ class DomainError(Exception):
     code: str = "domain_error"
     message: str = "The operation was refused."
 
-    def __init__(self, message: str | None = None):
-        if message is not None:
-            self.message = message
+    def __init__(self):
         super().__init__(self.message)
 
 
