@@ -3,6 +3,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+from payledger_project.models import ServiceOwnedBalance
 from sellers.models import Seller
 
 
@@ -50,7 +51,7 @@ class CreditRequest(models.Model):
         return f"Credit request #{self.pk} ({self.amount}, {self.status})"
 
 
-class PhoneAccount(models.Model):
+class PhoneAccount(ServiceOwnedBalance):
     """The running total a phone number has received from charges."""
 
     phone_number = models.CharField(max_length=16, unique=True, help_text="E.164")

@@ -1,6 +1,8 @@
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -63,6 +65,25 @@ def _total(queryset: QuerySet, group_by: str, expression) -> Coalesce:
     return Coalesce(Subquery(summed), 0, output_field=BigIntegerField())
 
 
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Run the enclosed reads against one moment of the database.
+
+    PostgreSQL: one read-only REPEATABLE READ transaction, so a movement that
+    commits between two queries is seen by all of them or by none. SQLite: the
+    IMMEDIATE transaction holds writers off until the reads are done. Inside a
+    caller's transaction, that transaction's view is used as it is.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def ledger_problems() -> list[str]:
     """Check the books; return one line per broken invariant, naming its rows.
 
@@ -72,6 +93,11 @@ def ledger_problems() -> list[str]:
     4. each seller's journal, in order, is an unbroken running-balance chain
        ending at the seller's current balance.
     """
+    with _one_snapshot():
+        return _problems_now()
+
+
+def _problems_now() -> list[str]:
     problems = []
 
     journal_totals = Seller.objects.annotate(

@@ -12,6 +12,10 @@ class SellerAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "balance", "created_at"]
     list_select_related = ["user"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        # Only the fields the form edits, never a balance read when the page loaded.
+        obj.save(update_fields=form.changed_data)
+
     def has_add_permission(self, request) -> bool:
         return False
 

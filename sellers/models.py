@@ -1,12 +1,15 @@
 from django.conf import settings
 from django.db import models
 
+from payledger_project.models import ServiceOwnedBalance
 
-class Seller(models.Model):
+
+class Seller(ServiceOwnedBalance):
     """A user who holds credit and sells phone top-ups.
 
-    ``balance`` is changed only by ``payments.services``; the database refuses
-    a negative balance whatever the code does.
+    ``balance`` is changed only by ``payments.services`` (``ServiceOwnedBalance``
+    keeps every other save off it); the database refuses a negative balance
+    whatever the code does.
     """
 
     user = models.OneToOneField(

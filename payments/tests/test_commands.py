@@ -1,11 +1,15 @@
+import threading
+import time
 from io import StringIO
 
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.test import TestCase
+from django.db import connection
+from django.test import TestCase, TransactionTestCase
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.selectors import ledger_problems
 from payments.services import (
     credit_request_approve,
     credit_request_create,
@@ -139,3 +143,56 @@ class VerifyLedgerAfterMixedActivityTests(TestCase):
         bob.refresh_from_db()
         self.assertEqual((alice.balance, bob.balance), (0, 0))
         self.assertEqual(Transaction.objects.count(), 3 + 7)
+
+
+class VerifyLedgerWhileMoneyMovesTests(TransactionTestCase):
+    """The check reads one snapshot, so commits landing between its queries cannot
+    make healthy books look broken."""
+
+    SECONDS = 3
+
+    def setUp(self):
+        self.staff = staff_make()
+        self.sellers = [seller_make(balance=1_000_000) for _ in range(3)]
+
+    def move_money_until(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                for seller in self.sellers:
+                    phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=3)
+                    credit_approved_make(seller=seller, amount=2)
+        finally:
+            connection.close()
+
+    def verify_while_money_moves(self) -> tuple[int, list[str]]:
+        stop = threading.Event()
+        mover = threading.Thread(target=self.move_money_until, args=(stop,))
+        mover.start()
+        checks, reported = 0, []
+        deadline = time.monotonic() + self.SECONDS
+        try:
+            while time.monotonic() < deadline:
+                reported += ledger_problems()
+                checks += 1
+        finally:
+            stop.set()
+            mover.join()
+        return checks, reported
+
+    def test_healthy_books_are_never_reported_broken_while_money_moves(self):
+        checks, reported = self.verify_while_money_moves()
+        self.assertGreater(checks, 5)
+        self.assertEqual(reported, [])
+
+    def test_a_row_corrupted_with_raw_sql_is_reported_while_money_moves(self):
+        phone_charge_create(seller_id=self.sellers[0].pk, phone_number=OTHER_PHONE, amount=10)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE payments_phoneaccount SET balance = balance + 1 WHERE phone_number = %s",
+                [OTHER_PHONE],
+            )
+        checks, reported = self.verify_while_money_moves()
+        # The phone is named in every check, and besides the books total nothing else is.
+        phone_line = f"phone {OTHER_PHONE}: balance 11 != charges 10"
+        self.assertEqual(reported.count(phone_line), checks)
+        self.assertEqual({line for line in reported if not line.startswith("books:")}, {phone_line})
