@@ -4,10 +4,17 @@
 import os
 import sys
 
+# Commands that serve (or test) API requests keep the request timeouts; every
+# other command is an operator's (migrate, verify_ledger, ...) and may wait.
+REQUEST_COMMANDS = {"runserver", "testserver", "test"}
+
 
 def main():
     """Run administrative tasks."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
+    if sys.argv[1:2] and sys.argv[1] not in REQUEST_COMMANDS:
+        os.environ["PAYLEDGER_LOCK_TIMEOUT_MS"] = "0"
+        os.environ["PAYLEDGER_STATEMENT_TIMEOUT_MS"] = "0"
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:

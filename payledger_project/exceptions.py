@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -34,6 +35,27 @@ class DomainError(Exception):
 class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
+
+
+class TryAgain(exceptions.APIException):
+    """The database could not take a lock or finish in time; the transaction rolled back."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "try_again"
+    default_detail = (
+        "The service is busy and changed nothing; retry after Retry-After seconds"
+        " (with the same Idempotency-Key)."
+    )
+    wait = 1  # DRF's handler turns this into the Retry-After header.
+
+
+# PostgreSQL: lock_timeout, statement_timeout.
+TIMEOUT_PGCODES = {"55P03", "57014"}
+
+
+def _is_timeout(error: OperationalError) -> bool:
+    pgcode = getattr(error.__cause__, "pgcode", None)
+    return pgcode in TIMEOUT_PGCODES or "database is locked" in str(error)
 
 
 def _field_errors(detail: Any) -> Any:
@@ -67,6 +89,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError) and _is_timeout(exc):
+        exc = TryAgain()
     # DRF's handler sets headers such as WWW-Authenticate and Retry-After and
     # returns None for errors it does not know, which must stay loud.
     response = drf_exception_handler(exc, context)

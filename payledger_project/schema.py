@@ -30,10 +30,15 @@ ERRORS = {
     415: ("The body is not application/json.", "unsupported_media_type"),
     422: ("The Idempotency-Key was used with a different request.", "idempotency_key_reused"),
     429: ("Too many requests; retry after Retry-After seconds.", "throttled"),
+    503: (
+        "The database could not take a lock in time; nothing changed. Retry after Retry-After"
+        " seconds with the same Idempotency-Key.",
+        "try_again",
+    ),
 }
 
 RETRY_AFTER = OpenApiParameter(
-    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429, 503],
     description="Seconds to wait before retrying.",
 )  # fmt: skip
 

@@ -44,7 +44,10 @@ from payments.services import (
 )
 from sellers.permissions import IsSeller
 
-DECISION_RESPONSES = {200: CreditRequestOutputSerializer, **error_responses(401, 403, 404, 409)}
+DECISION_RESPONSES = {
+    200: CreditRequestOutputSerializer,
+    **error_responses(401, 403, 404, 409, 503),
+}
 
 
 @extend_schema_view(
@@ -57,10 +60,10 @@ DECISION_RESPONSES = {200: CreditRequestOutputSerializer, **error_responses(401,
     create=extend_schema(
         summary="Ask for credit",
         request=CreditRequestInputSerializer,
-        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED],
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
         responses={
             201: CreditRequestOutputSerializer,
-            **error_responses(400, 401, 403, 415, 422),
+            **error_responses(400, 401, 403, 415, 422, 503),
         },
         examples=[OpenApiExample("ask", value={"amount": 50_000}, request_only=True)],
     ),
@@ -127,7 +130,7 @@ class PhoneChargeCreateApi(APIView):
         parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
         responses={
             201: PhoneChargeOutputSerializer,
-            **error_responses(400, 401, 403, 409, 415, 422, 429),
+            **error_responses(400, 401, 403, 409, 415, 422, 429, 503),
         },
         examples=[
             OpenApiExample(

@@ -40,7 +40,7 @@ class OpenApiContractTests(TestCase):
         schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
         responses = schema["paths"]["/api/payments/phone-charge/"]["post"]["responses"]
         self.assertEqual(
-            sorted(responses), ["201", "400", "401", "403", "409", "415", "422", "429"]
+            sorted(responses), ["201", "400", "401", "403", "409", "415", "422", "429", "503"]
         )
 
     def test_swagger_ui_is_served_from_local_static_files(self):

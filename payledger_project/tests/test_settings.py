@@ -42,6 +42,12 @@ class SQLiteSettingsTests(TestCase):
             cursor.execute("PRAGMA journal_mode")
             self.assertEqual(cursor.fetchone()[0], "wal")
 
+    def test_sqlite_syncs_every_commit_to_disk(self):
+        # FULL (2): a commit acknowledged to a client survives a power loss.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            self.assertEqual(cursor.fetchone()[0], 2)
+
     def test_sqlite_transactions_take_the_write_lock_at_begin(self):
         # This test runs inside a transaction that has written nothing yet;
         # IMMEDIATE mode means it already holds the write lock all the same.
