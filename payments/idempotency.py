@@ -53,6 +53,27 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
+def _claim(seller: Seller, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
+    """Insert the key row and return it with True, or return the committed row
+    that holds the key already with False. A holder that is gone by the time
+    we look (purged after our insert failed) means the key is free again."""
+    while True:
+        try:
+            with transaction.atomic():
+                claimed = IdempotencyKey.objects.create(
+                    seller=seller,
+                    key=key,
+                    request_fingerprint=fingerprint,
+                    response_status=0,
+                    response_body={},
+                )
+            return claimed, True
+        except IntegrityError:
+            holder = IdempotencyKey.objects.filter(seller=seller, key=key).first()
+            if holder is not None:
+                return holder, False
+
+
 def idempotent(view_method):
     """Make a POST handler replay its answer for a repeated Idempotency-Key.
 
@@ -73,19 +94,10 @@ def idempotent(view_method):
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
             _expired().filter(seller=seller, key=key).delete()
-            try:
-                with transaction.atomic():
-                    record = IdempotencyKey.objects.create(
-                        seller=seller,
-                        key=key,
-                        request_fingerprint=fingerprint,
-                        response_status=0,
-                        response_body={},
-                    )
-            except IntegrityError:
-                record = IdempotencyKey.objects.get(seller=seller, key=key)
+            record, claimed = _claim(seller, key, fingerprint)
+            if not claimed:
                 if record.request_fingerprint != fingerprint:
-                    raise IdempotencyKeyReused() from None
+                    raise IdempotencyKeyReused()
                 return _replay(record)
             try:
                 response = view_method(view, request, *args, **kwargs)

@@ -4,6 +4,7 @@ from io import StringIO
 from unittest import mock
 
 from django.core.management import call_command
+from django.db import IntegrityError
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -120,6 +121,27 @@ class IdempotentChargeTests(TestCase):
         self.assertEqual(self.seller.balance, 1_000)
         self.assertFalse(PhoneCharge.objects.exists())
         self.assertFalse(IdempotencyKey.objects.exists())
+
+    def test_a_key_that_vanishes_after_a_failed_insert_is_inserted_again(self):
+        # Between our failed insert and our look-up, a purge deleted the row
+        # that held the key: the request must claim the key anew, not 404.
+        record_save = IdempotencyKey.save
+        inserts = []
+
+        def first_insert_collides_with_a_row_then_purged(key, *args, **kwargs):
+            inserts.append(key.key)
+            if len(inserts) == 1:
+                raise IntegrityError("duplicate key value violates unique constraint")
+            return record_save(key, *args, **kwargs)
+
+        with mock.patch.object(
+            IdempotencyKey, "save", first_insert_collides_with_a_row_then_purged
+        ):
+            answer = charge(self.client, key="order-1")
+        self.assertEqual(answer.status_code, 201, answer.content)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 900)
+        self.assertEqual(IdempotencyKey.objects.get().response_status, 201)
 
     def test_a_key_with_control_characters_is_refused(self):
         answer = charge(self.client, key="bad\tkey")
