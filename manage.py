@@ -11,7 +11,11 @@ REQUEST_COMMANDS = {"runserver", "testserver", "test"}
 
 def main():
     """Run administrative tasks."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
+    test_run = sys.argv[1:2] == ["test"]
+    os.environ.setdefault(
+        "DJANGO_SETTINGS_MODULE",
+        "payledger_project.test_settings" if test_run else "payledger_project.settings",
+    )
     if sys.argv[1:2] and sys.argv[1] not in REQUEST_COMMANDS:
         os.environ["PAYLEDGER_LOCK_TIMEOUT_MS"] = "0"
         os.environ["PAYLEDGER_STATEMENT_TIMEOUT_MS"] = "0"

@@ -1,4 +1,3 @@
-from django.core.cache import cache
 from django.test import TestCase, override_settings
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -37,10 +36,6 @@ class LogoutTests(TestCase):
 
 @override_settings(PAYLEDGER_THROTTLE_RATES=STRICT_RATES)
 class ThrottleTests(TestCase):
-    def setUp(self):
-        cache.clear()
-        self.addCleanup(cache.clear)
-
     def test_token_requests_beyond_the_anonymous_rate_get_429_with_retry_after(self):
         seller = seller_make()
         credentials = {"username": seller.user.username, "password": PASSWORD}
