@@ -1,9 +1,11 @@
 """Every movement of money in PayLedger.
 
 Each function runs in one database transaction: it locks the rows it changes
-(``select_for_update``, always seller before phone account, credit request
-before seller, so no two services wait on each other in a cycle), re-checks
-the rule under the lock, moves the money and writes the journal row. On
+(always credit request before seller before phone account, so no two services
+wait on each other in a cycle), checks the rule under the lock, moves the
+money and writes the journal row. A seller's balance moves in one conditional
+``UPDATE ... RETURNING`` that takes the row lock, checks and changes the
+balance at once, so the lock is held for as few round trips as possible. On
 SQLite the IMMEDIATE transaction mode serialises writers instead.
 """
 
@@ -13,8 +15,7 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
@@ -46,6 +47,32 @@ def phone_number_normalize(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _seller_balance_add(seller_id: int, delta: int) -> int | None:
+    """Add ``delta`` (negative for a debit) to the seller's balance, taking its
+    row lock; return the new balance, or None if the seller would go negative."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Seller._meta.db_table} SET balance = balance + %s"
+            " WHERE id = %s AND balance + %s >= 0 RETURNING balance",
+            [delta, seller_id, delta],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _phone_balance_add(phone_number: str, amount: int) -> None:
+    """Credit the phone, creating its account on its first charge. One upsert:
+    two first charges to one number cannot race to create it."""
+    table = PhoneAccount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (phone_number, balance, created_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (phone_number)"
+            f" DO UPDATE SET balance = {table}.balance + excluded.balance",
+            [phone_number, amount, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+
+
 def credit_request_create(*, seller: Seller, amount: int) -> CreditRequest:
     amount_validate(amount)
     return CreditRequest.objects.create(seller=seller, amount=amount)
@@ -73,24 +100,23 @@ def credit_request_approve(
 ) -> CreditRequest:
     """Credit the seller once; a second decision raises ``AlreadyDecided``."""
     credit_request = _credit_request_lock_pending(credit_request_id)
-    seller = Seller.objects.select_for_update().get(pk=credit_request.seller_id)
-    seller.balance += credit_request.amount
-    seller.save(update_fields=["balance"])
+    seller_id = credit_request.seller_id
+    balance_after = _seller_balance_add(seller_id, credit_request.amount)
     _credit_request_decide(
         credit_request, status=CreditRequest.Status.APPROVED, decided_by=decided_by
     )
     Transaction.objects.create(
-        seller=seller,
+        seller_id=seller_id,
         kind=Transaction.Kind.CREDIT,
         amount=credit_request.amount,
-        balance_after=seller.balance,
+        balance_after=balance_after,
         credit_request=credit_request,
     )
     transaction.on_commit(
         lambda: logger.info(
             "credit request %s approved: seller %s +%s",
             credit_request.pk,
-            seller.pk,
+            seller_id,
             credit_request.amount,
         )
     )
@@ -111,22 +137,19 @@ def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> Ph
     """Debit the seller and credit the phone, or raise ``InsufficientBalance``."""
     amount_validate(amount)
     phone_number = phone_number_normalize(phone_number)
-    seller = Seller.objects.select_for_update().get(pk=seller_id)
-    if seller.balance < amount:
+    balance_after = _seller_balance_add(seller_id, -amount)
+    if balance_after is None:
+        Seller.objects.get(pk=seller_id)  # an unknown seller is DoesNotExist, not a refusal
         raise InsufficientBalance()
-    seller.balance -= amount
-    seller.save(update_fields=["balance"])
-    # ON CONFLICT DO NOTHING: two first charges to one number cannot race to create it.
-    PhoneAccount.objects.bulk_create(
-        [PhoneAccount(phone_number=phone_number)], ignore_conflicts=True
+    _phone_balance_add(phone_number, amount)
+    charge = PhoneCharge.objects.create(
+        seller_id=seller_id, phone_account_id=phone_number, amount=amount
     )
-    PhoneAccount.objects.filter(phone_number=phone_number).update(balance=F("balance") + amount)
-    charge = PhoneCharge.objects.create(seller=seller, phone_account_id=phone_number, amount=amount)
     charge.transaction = Transaction.objects.create(
-        seller=seller,
+        seller_id=seller_id,
         kind=Transaction.Kind.CHARGE,
         amount=amount,
-        balance_after=seller.balance,
+        balance_after=balance_after,
         phone_charge=charge,
     )
     transaction.on_commit(

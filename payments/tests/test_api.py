@@ -415,16 +415,16 @@ class PhoneChargeApiTests(ErrorShapeAssertions, APITestCase):
 
     def test_charge_runs_a_fixed_number_of_queries(self):
         self.charge()
-        # token + user, caller's seller, then the service: savepoint, lock seller,
-        # update seller, upsert phone, credit phone, insert charge, insert journal
-        # row, release savepoint
-        with self.assertNumQueries(10):
+        # token + user + seller, then the service: savepoint, debit the seller
+        # (conditional update), upsert the phone, insert the charge, insert the
+        # journal row, release the savepoint
+        with self.assertNumQueries(7):
             response = self.charge()
         self.assertEqual(response.status_code, status.HTTP_201_CREATED)
 
     def test_refused_charge_runs_a_fixed_number_of_queries(self):
-        # token + user, caller's seller, savepoint, lock seller, rollback to and
-        # release the savepoint
+        # token + user + seller, savepoint, the debit that matches no row, the
+        # seller's existence, rollback to and release the savepoint
         with self.assertNumQueries(6):
             response = self.charge(amount=1_001)
         self.assertErrorResponse(response, status.HTTP_409_CONFLICT, "insufficient_balance")

@@ -37,6 +37,12 @@ class CreditRequestApproveTests(TestCase):
             (Transaction.Kind.CREDIT, 5_000, 5_000, self.credit_request.pk),
         )
 
+    def test_approval_runs_a_fixed_number_of_queries(self):
+        # savepoint, lock the request, credit the seller (one update), record the
+        # decision, insert the journal row, release the savepoint
+        with self.assertNumQueries(6):
+            credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+
     def test_approval_records_who_decided_and_when(self):
         approved = credit_request_approve(
             credit_request_id=self.credit_request.pk, decided_by=self.staff
@@ -175,9 +181,9 @@ class PhoneChargeTests(TestCase):
 
     def test_charge_runs_a_fixed_number_of_queries(self):
         phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
-        # savepoint, lock seller, update seller, upsert phone, credit phone,
-        # insert charge, insert journal row, release savepoint
-        with self.assertNumQueries(8):
+        # savepoint, debit the seller (conditional update), upsert the phone,
+        # insert the charge, insert the journal row, release the savepoint
+        with self.assertNumQueries(6):
             phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
 
 
