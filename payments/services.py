@@ -132,15 +132,80 @@ def credit_request_reject(*, credit_request_id: int, decided_by: AbstractBaseUse
     return credit_request
 
 
-@transaction.atomic
-def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> PhoneCharge:
-    """Debit the seller and credit the phone, or raise ``InsufficientBalance``."""
-    amount_validate(amount)
-    phone_number = phone_number_normalize(phone_number)
+# On PostgreSQL a charge moves its money in one statement, so the seller's row
+# lock is held for that statement and the commit alone. SQLite cannot modify
+# rows inside a WITH clause (and lets one writer in at a time anyway), so it
+# takes the same steps one statement at a time.
+CHARGE_IN_ONE_STATEMENT = """
+WITH debited AS (
+    UPDATE sellers_seller SET balance = balance - %(amount)s
+    WHERE id = %(seller_id)s AND balance >= %(amount)s
+    RETURNING id, balance
+), phone AS (
+    INSERT INTO payments_phoneaccount (phone_number, balance, created_at)
+    SELECT %(phone_number)s, %(amount)s, %(now)s FROM debited
+    ON CONFLICT (phone_number)
+    DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance
+    RETURNING phone_number
+), charge AS (
+    INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at)
+    SELECT debited.id, phone.phone_number, %(amount)s, %(now)s FROM debited, phone
+    RETURNING id
+), journal_row AS (
+    INSERT INTO payments_transaction
+        (seller_id, kind, amount, balance_after, created_at, phone_charge_id)
+    SELECT debited.id, %(kind)s, %(amount)s, debited.balance, %(now)s, charge.id
+    FROM debited, charge
+    RETURNING id
+)
+SELECT charge.id, journal_row.id, debited.balance FROM debited, charge, journal_row
+"""
+
+
+def _charge_move_in_one_statement(
+    *, seller_id: int, phone_number: str, amount: int
+) -> PhoneCharge | None:
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CHARGE_IN_ONE_STATEMENT,
+            {
+                "seller_id": seller_id,
+                "phone_number": phone_number,
+                "amount": amount,
+                "now": now,
+                "kind": Transaction.Kind.CHARGE,
+            },
+        )
+        moved = cursor.fetchone()
+    if moved is None:
+        return None
+    charge_id, transaction_id, balance_after = moved
+    charge = PhoneCharge(
+        id=charge_id,
+        seller_id=seller_id,
+        phone_account_id=phone_number,
+        amount=amount,
+        created_at=now,
+    )
+    charge.transaction = Transaction(
+        id=transaction_id,
+        seller_id=seller_id,
+        kind=Transaction.Kind.CHARGE,
+        amount=amount,
+        balance_after=balance_after,
+        created_at=now,
+        phone_charge=charge,
+    )
+    return charge
+
+
+def _charge_move_step_by_step(
+    *, seller_id: int, phone_number: str, amount: int
+) -> PhoneCharge | None:
     balance_after = _seller_balance_add(seller_id, -amount)
     if balance_after is None:
-        Seller.objects.get(pk=seller_id)  # an unknown seller is DoesNotExist, not a refusal
-        raise InsufficientBalance()
+        return None
     _phone_balance_add(phone_number, amount)
     charge = PhoneCharge.objects.create(
         seller_id=seller_id, phone_account_id=phone_number, amount=amount
@@ -152,6 +217,23 @@ def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> Ph
         balance_after=balance_after,
         phone_charge=charge,
     )
+    return charge
+
+
+@transaction.atomic
+def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> PhoneCharge:
+    """Debit the seller and credit the phone, or raise ``InsufficientBalance``."""
+    amount_validate(amount)
+    phone_number = phone_number_normalize(phone_number)
+    move = (
+        _charge_move_in_one_statement
+        if connection.vendor == "postgresql"
+        else _charge_move_step_by_step
+    )
+    charge = move(seller_id=seller_id, phone_number=phone_number, amount=amount)
+    if charge is None:
+        Seller.objects.get(pk=seller_id)  # an unknown seller is DoesNotExist, not a refusal
+        raise InsufficientBalance()
     transaction.on_commit(
         lambda: logger.info("phone charge %s: seller %s -%s", charge.pk, seller_id, amount)
     )

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import TestCase, override_settings
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
@@ -13,6 +14,9 @@ from payments.services import (
 from sellers.tests.factories import credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
+# The statements that move a charge's money: one WITH statement on PostgreSQL;
+# debit, phone upsert, charge row and journal row on SQLite.
+CHARGE_STATEMENTS = 1 if connection.vendor == "postgresql" else 4
 
 
 class CreditRequestApproveTests(TestCase):
@@ -181,9 +185,8 @@ class PhoneChargeTests(TestCase):
 
     def test_charge_runs_a_fixed_number_of_queries(self):
         phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
-        # savepoint, debit the seller (conditional update), upsert the phone,
-        # insert the charge, insert the journal row, release the savepoint
-        with self.assertNumQueries(6):
+        # savepoint, the charge's statements, release the savepoint
+        with self.assertNumQueries(2 + CHARGE_STATEMENTS):
             phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
 
 

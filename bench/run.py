@@ -1,0 +1,269 @@
+"""Charge throughput side by side: pgbench, a bare DRF view, and PayLedger.
+
+Each runs the same charge (conditional debit, phone credit, charge row,
+journal row) against its own scratch PostgreSQL database on this machine:
+pgbench runs the SQL alone; the bare view (bench/bare/) and PayLedger run
+under gunicorn with gunicorn.conf.py and are driven by wrk over loopback.
+Each is measured "hot" (every charge from one seller, so they queue on its
+row lock) and "spread" (over 20 sellers). Prints one table, writes
+bench/results/latest.json, then runs verify_ledger on all three databases
+and exits non-zero if any books are broken or any answer was not 2xx.
+
+    make bench                                   # 10 s per run
+    .venv/bin/python bench/run.py --seconds 5    # the smoke CI runs
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+SERVER = "postgres://postgres@127.0.0.1:5432"
+SELLERS = 20
+SEED = """
+from rest_framework.authtoken.models import Token
+from sellers.tests.factories import seller_make
+for _ in range({sellers}):
+    seller = seller_make(balance=1_000_000_000)
+    print("TOKEN", Token.objects.create(user=seller.user).key)
+"""
+# PayLedger as deployed behind one TLS-terminating proxy, rate limits lifted.
+PAYLEDGER_ENVIRONMENT = {
+    "DEBUG": "false",
+    "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 30,
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "PROXY_COUNT": "1",
+    "CONN_MAX_AGE": "60",
+    "PAYLEDGER_CHARGE_RATE": "1000000000/minute",
+    "PAYLEDGER_LOG_LEVEL": "WARNING",
+}
+PROXY_HEADER = "X-Forwarded-Proto: https"
+
+
+def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+
+
+def manage(database_url: str, *args: str) -> str:
+    env = {**os.environ, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": database_url}
+    return run(sys.executable, str(ROOT / "manage.py"), *args, env=env, cwd=ROOT).stdout
+
+
+def scratch_database(name: str) -> tuple[str, list[str]]:
+    """A freshly migrated database with funded sellers; returns its URL and their tokens."""
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+        run("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql)
+    url = f"{SERVER}/{name}"
+    manage(url, "migrate", "--noinput")
+    seeded = manage(url, "shell", "--verbosity", "0", "-c", SEED.format(sellers=SELLERS))
+    return url, re.findall(r"^TOKEN (\w+)$", seeded, re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Gunicorn:
+    """gunicorn with the project's gunicorn.conf.py, on a free loopback port."""
+
+    def __init__(self, wsgi: str, env: dict[str, str]):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                wsgi,
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url, timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn for {wsgi} did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def wrk(url: str, tokens: list[str], seconds: int, connections: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as token_file:
+        token_file.write("\n".join(tokens))
+        token_file.flush()
+        output = run(
+            "wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+            "-s", str(BENCH / "charge.lua"), url,
+            env={**os.environ, "BENCH_TOKENS": token_file.name, "BENCH_HEADER": PROXY_HEADER},
+        ).stdout  # fmt: skip
+    figures = json.loads(re.search(r"^BENCH (.*)$", output, re.M).group(1))
+    figures["per_second"] = figures["requests"] / figures["seconds"]
+    return figures
+
+
+def pgbench(url: str, sellers: int, seconds: int, connections: int) -> dict:
+    logs = Path(tempfile.mkdtemp(prefix="payledger-pgbench-"))
+    try:
+        output = run(
+            "pgbench", "-n", "-c", str(connections), "-j", "2", "-T", str(seconds),
+            "-f", str(BENCH / "charge.pgbench"), "-D", f"sellers={sellers}",
+            "-l", f"--log-prefix={logs / 'pgbench'}", url,
+        ).stdout  # fmt: skip
+        latencies = sorted(
+            int(line.split()[2]) / 1000
+            for log in logs.iterdir()
+            for line in log.read_text().splitlines()
+        )
+    finally:
+        shutil.rmtree(logs)
+    failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
+    return {
+        "requests": len(latencies),
+        "per_second": float(re.search(r"tps = ([\d.]+)", output).group(1)),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "non_2xx": failed,
+        "socket_errors": 0,
+    }
+
+
+def table(results: dict) -> str:
+    rows = [
+        "| what | hot req/s | hot p50 / p99 ms | spread req/s | spread p50 / p99 ms | non-2xx |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, runs in results["runs"].items():
+        hot, spread = runs["hot"], runs["spread"]
+        rows.append(
+            f"| {name} | {hot['per_second']:.0f} | {hot['p50_ms']:.1f} / {hot['p99_ms']:.1f}"
+            f" | {spread['per_second']:.0f} | {spread['p50_ms']:.1f} / {spread['p99_ms']:.1f}"
+            f" | {hot['non_2xx'] + spread['non_2xx']} |"
+        )
+    ratios = results["ratios"]
+    rows.append("")
+    rows.append(
+        f"PayLedger / bare DRF view: hot {ratios['hot_vs_bare']:.2f},"
+        f" spread {ratios['spread_vs_bare']:.2f};"
+        f" PayLedger / pgbench: hot {ratios['hot_vs_pgbench']:.2f},"
+        f" spread {ratios['spread_vs_pgbench']:.2f}"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (sync)")
+    parser.add_argument("--output", default=str(BENCH / "results" / "latest.json"))
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    load = (options.seconds, options.connections)
+    server_env = {"WEB_CONCURRENCY": str(options.workers)}
+
+    started = time.monotonic()
+    databases = {
+        name: scratch_database(f"payledger_bench_{name}") for name in ("sql", "bare", "app")
+    }
+    runs = {}
+
+    sql_url, _ = databases["sql"]
+    runs["pgbench (the SQL alone)"] = {
+        "hot": pgbench(sql_url, 1, *load),
+        "spread": pgbench(sql_url, SELLERS, *load),
+    }
+
+    bare_url, bare_tokens = databases["bare"]
+    bare = Gunicorn("bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url})
+    try:
+        runs["bare DRF view"] = {
+            "hot": wrk(bare.url, bare_tokens[:1], *load),
+            "spread": wrk(bare.url, bare_tokens, *load),
+        }
+    finally:
+        bare.stop()
+
+    app_url, app_tokens = databases["app"]
+    app = Gunicorn(
+        "payledger_project.wsgi",
+        {**server_env, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": app_url},
+    )
+    try:
+        runs["PayLedger"] = {
+            "hot": wrk(app.url, app_tokens[:1], *load),
+            "spread": wrk(app.url, app_tokens, *load),
+        }
+    finally:
+        app.stop()
+
+    payledger, bare_view, sql = (
+        runs["PayLedger"],
+        runs["bare DRF view"],
+        runs["pgbench (the SQL alone)"],
+    )
+    results = {
+        "seconds_per_run": options.seconds,
+        "connections": options.connections,
+        "gunicorn_workers": options.workers,
+        "runs": runs,
+        "ratios": {
+            "hot_vs_bare": payledger["hot"]["per_second"] / bare_view["hot"]["per_second"],
+            "spread_vs_bare": payledger["spread"]["per_second"] / bare_view["spread"]["per_second"],
+            "hot_vs_pgbench": payledger["hot"]["per_second"] / sql["hot"]["per_second"],
+            "spread_vs_pgbench": payledger["spread"]["per_second"] / sql["spread"]["per_second"],
+        },
+    }
+    print(table(results))
+
+    broken = []
+    for name, (url, _) in databases.items():
+        check = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "verify_ledger"],
+            env={**os.environ, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": url},
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        verdict = (check.stdout or check.stderr).strip().splitlines()[-1]
+        print(f"verify_ledger on {name}: {verdict}")
+        if check.returncode:
+            broken.append(name)
+    results["verify_ledger_broken"] = broken
+    Path(options.output).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {options.output} in {time.monotonic() - started:.0f} s")
+    refused = sum(
+        r[kind]["non_2xx"] + r[kind]["socket_errors"] for r in runs.values() for kind in r
+    )
+    sys.exit(1 if broken or refused else 0)
+
+
+if __name__ == "__main__":
+    main()
