@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
-from payments.models import CreditRequest, PhoneCharge, Transaction
+from payments.models import CreditRequest, Transaction
 
 
 @extend_schema_field(
@@ -46,22 +46,16 @@ class PhoneChargeInputSerializer(serializers.Serializer):
     amount = MoneyField()
 
 
-class PhoneChargeOutputSerializer(serializers.ModelSerializer):
-    transaction_id = serializers.IntegerField(source="transaction.id")
-    balance = serializers.IntegerField(source="transaction.balance_after")
-
-    class Meta:
-        model = PhoneCharge
-        fields = [
-            "id",
-            "seller",
-            "phone_number",
-            "amount",
-            "created_at",
-            "transaction_id",
-            "balance",
-        ]
-        read_only_fields = fields
+class PhoneChargeOutputSerializer(serializers.Serializer):
+    # Plain fields, not a ModelSerializer: this answers every charge, and
+    # building a ModelSerializer's fields costs more than the rest of it.
+    id = serializers.IntegerField(read_only=True)
+    seller = serializers.IntegerField(source="seller_id", read_only=True)
+    phone_number = serializers.CharField(read_only=True)
+    amount = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    transaction_id = serializers.IntegerField(source="transaction.id", read_only=True)
+    balance = serializers.IntegerField(source="transaction.balance_after", read_only=True)
 
 
 class TransactionOutputSerializer(serializers.ModelSerializer):
