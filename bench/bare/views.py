@@ -1,0 +1,56 @@
+from django.db import connection, transaction
+from django.urls import path
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+# The statements PayLedger's charge runs while it holds the seller's row lock.
+DEBIT = (
+    "UPDATE sellers_seller SET balance = balance - %s"
+    " WHERE user_id = %s AND balance >= %s RETURNING id, balance"
+)
+CREDIT_PHONE = (
+    "INSERT INTO payments_phoneaccount (phone_number, balance, created_at) VALUES (%s, %s, %s)"
+    " ON CONFLICT (phone_number)"
+    " DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance"
+)
+INSERT_CHARGE = (
+    "INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at)"
+    " VALUES (%s, %s, %s, %s) RETURNING id"
+)
+INSERT_JOURNAL_ROW = (
+    "INSERT INTO payments_transaction"
+    " (seller_id, kind, amount, balance_after, created_at, phone_charge_id)"
+    " VALUES (%s, 'charge', %s, %s, %s, %s) RETURNING id"
+)
+
+
+class ChargeInput(serializers.Serializer):
+    phone_number = serializers.CharField(max_length=16)
+    amount = serializers.IntegerField(min_value=1)
+
+
+class BareChargeView(APIView):
+    def post(self, request):
+        data = ChargeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        phone, amount = data.validated_data["phone_number"], data.validated_data["amount"]
+        now = timezone.now()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(DEBIT, [amount, request.user.pk, amount])
+            debited = cursor.fetchone()
+            if debited is None:
+                return Response({"code": "insufficient_balance"}, status=409)
+            seller_id, balance = debited
+            cursor.execute(CREDIT_PHONE, [phone, amount, now])
+            cursor.execute(INSERT_CHARGE, [seller_id, phone, amount, now])
+            charge_id = cursor.fetchone()[0]
+            cursor.execute(INSERT_JOURNAL_ROW, [seller_id, amount, balance, now, charge_id])
+            transaction_id = cursor.fetchone()[0]
+        return Response(
+            {"id": charge_id, "transaction_id": transaction_id, "balance": balance}, status=201
+        )
+
+
+urlpatterns = [path("api/payments/phone-charge/", BareChargeView.as_view())]
