@@ -146,6 +146,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+# Reverse proxies in front of the service. 0: the client is the socket peer and
+# X-Forwarded-For / X-Forwarded-Proto are ignored (a client could forge them).
+# N >= 1: the client is the Nth address from the right of X-Forwarded-For, and
+# X-Forwarded-Proto: https (set by the proxy) marks the request secure.
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+REST_FRAMEWORK["NUM_PROXIES"] = PROXY_COUNT
+if PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayLedger API",
     "DESCRIPTION": (

@@ -1,7 +1,7 @@
 """Rate limits, read from settings at request time so tests can override them."""
 
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 
 class SettingsRateMixin:
@@ -17,7 +17,12 @@ class ChargeRateThrottle(SettingsRateMixin, UserRateThrottle):
     scope = "charge"
 
 
-class AnonymousAuthRateThrottle(SettingsRateMixin, AnonRateThrottle):
-    """Per-address limit on logging in and registering, against password guessing."""
+class ClientAddressAuthRateThrottle(SettingsRateMixin, SimpleRateThrottle):
+    """Per-address limit on logging in and registering, against password guessing
+    and mass registration, whoever calls (a token does not lift it). The address
+    is the one PROXY_COUNT says to trust."""
 
     scope = "anon_auth"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,6 +1,11 @@
 from django.contrib import admin
+from rest_framework.authtoken.admin import TokenProxy
 
 from sellers.models import Seller
+
+# DRF's token admin shows every key in clear and lets staff mint a token for any
+# user, that is, spend any seller's balance. Tokens come only from logging in.
+admin.site.unregister(TokenProxy)
 
 
 @admin.register(Seller)

@@ -36,7 +36,7 @@ class LogoutTests(TestCase):
 
 @override_settings(PAYLEDGER_THROTTLE_RATES=STRICT_RATES)
 class ThrottleTests(TestCase):
-    def test_token_requests_beyond_the_anonymous_rate_get_429_with_retry_after(self):
+    def test_token_requests_beyond_the_address_rate_get_429_with_retry_after(self):
         seller = seller_make()
         credentials = {"username": seller.user.username, "password": PASSWORD}
         for _ in range(2):
@@ -47,7 +47,7 @@ class ThrottleTests(TestCase):
         self.assertIn("message", response.json())
         self.assertGreater(int(response["Retry-After"]), 0)
 
-    def test_registration_is_limited_by_the_anonymous_rate(self):
+    def test_registration_is_limited_per_client_address(self):
         for number in range(3):
             response = self.client.post(
                 reverse("seller-list"),
