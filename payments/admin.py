@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from payledger_project.exceptions import DomainError
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.permissions import APPROVE_CREDIT
 from payments.services import credit_request_approve, credit_request_reject
 
 
@@ -44,15 +45,15 @@ class CreditRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["seller", "decided_by"]
     actions = ["approve_selected", "reject_selected"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Needed for the actions to show; every field stays read-only.
-        return obj is None and super(ReadOnlyAdmin, self).has_change_permission(request)
+    def has_approve_permission(self, request) -> bool:
+        # The same rule as the API's approve and reject endpoints.
+        return request.user.has_perm(APPROVE_CREDIT)
 
-    @admin.action(description="Approve selected credit requests", permissions=["change"])
+    @admin.action(description="Approve selected credit requests", permissions=["approve"])
     def approve_selected(self, request, queryset):
         _decide_selected(self, request, queryset, credit_request_approve, "Approved")
 
-    @admin.action(description="Reject selected credit requests", permissions=["change"])
+    @admin.action(description="Reject selected credit requests", permissions=["approve"])
     def reject_selected(self, request, queryset):
         _decide_selected(self, request, queryset, credit_request_reject, "Rejected")
 

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from payledger_project.throttles import ChargeRateThrottle
 from payments.filters import CreditRequestFilter, TransactionFilter
 from payments.idempotency import idempotent
 from payments.pagination import JournalPagination
+from payments.permissions import CanDecideCreditRequests
 from payments.selectors import (
     TRANSACTION_EXPORT_COLUMNS,
     credit_request_list,
@@ -86,7 +87,7 @@ class CreditRequestViewSet(
         if self.action == "create":
             return [IsAuthenticated(), IsSeller()]
         if self.action in {"approve", "reject"}:
-            return [IsAdminUser()]
+            return [IsAuthenticated(), CanDecideCreditRequests()]
         return [IsAuthenticated()]
 
     def get_queryset(self):

@@ -30,6 +30,7 @@ class CreditRequest(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("approve_creditrequest", "Can approve or reject credit requests")]
         indexes = [models.Index(fields=["status", "id"], name="creditrequest_status_id")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="creditrequest_amount_positive"),

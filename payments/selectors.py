@@ -19,6 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.permissions import APPROVE_CREDIT, VIEW_CREDIT_REQUESTS, VIEW_JOURNAL, staff_may
 from sellers.models import Seller
 
 
@@ -33,20 +34,22 @@ def _seller_id_of(user: AbstractBaseUser) -> Subquery:
 
 
 def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
-    """Staff see every request; a seller sees its own; anyone else, none."""
+    """Every request for staff who may view or decide them; the caller's own
+    seller's requests for anyone else (none without a seller)."""
     if not user.is_authenticated:
         return CreditRequest.objects.none()
-    if user.is_staff:
+    if staff_may(user, VIEW_CREDIT_REQUESTS) or staff_may(user, APPROVE_CREDIT):
         return CreditRequest.objects.all()
     return CreditRequest.objects.filter(seller_id=_seller_id_of(user))
 
 
 def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
-    """The caller's journal (staff: everyone's), newest first."""
+    """The caller's journal (everyone's, for staff who may view the journal),
+    newest first."""
     transactions = Transaction.objects.select_related("phone_charge").order_by("-created_at", "-id")
     if not user.is_authenticated:
         return transactions.none()
-    if user.is_staff:
+    if staff_may(user, VIEW_JOURNAL):
         return transactions
     return transactions.filter(seller_id=_seller_id_of(user))
 

@@ -328,8 +328,15 @@ class CreditRequestActionTests(AdminTestCase):
         self.assertIn(messages.WARNING, [level for level, _ in self.messages_of(response)])
         self.assertEqual(books(), before)
 
+    def test_an_approver_who_is_not_a_superuser_approves_through_the_admin(self):
+        self.client.force_login(staff_make())
+        self.assertIn("approve_selected", self.offered_actions("payments_creditrequest"))
+        self.run_action("approve_selected", self.pending)
+        self.pending.refresh_from_db()
+        self.assertEqual(self.pending.status, CreditRequest.Status.APPROVED)
+
     def test_staff_who_may_only_view_requests_cannot_approve_them(self):
-        viewer = staff_make()
+        viewer = staff_make(approver=False)
         viewer.user_permissions.add(Permission.objects.get(codename="view_creditrequest"))
         self.client.force_login(viewer)
         self.assertIn(self.pending.pk, self.listed("payments_creditrequest"))

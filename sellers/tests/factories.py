@@ -3,10 +3,12 @@
 import itertools
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import CreditRequest
+from payments.permissions import credit_approvers_group
 from payments.services import credit_request_approve, credit_request_create
 from sellers.models import Seller
 from sellers.services import seller_register
@@ -33,10 +35,15 @@ def seller_make(*, name: str = "", balance: int = 0) -> Seller:
     return seller
 
 
-def staff_make() -> User:
-    return User.objects.create_user(
+def staff_make(*, approver: bool = True) -> User:
+    """A staff user; an approver (in the "Credit approvers" group) unless told not."""
+    staff = User.objects.create_user(
         username=f"staff{next(_sequence)}", password=PASSWORD, is_staff=True
     )
+    if approver:
+        # A TransactionTestCase's flush drops the group its migration made.
+        staff.groups.add(credit_approvers_group(Group, Permission))
+    return staff
 
 
 def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:

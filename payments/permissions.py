@@ -1,0 +1,43 @@
+"""Who may decide credit and read other sellers' books: one rule for the API and
+the admin, carried by Django permissions (superusers have them all)."""
+
+from django.db.models import Q
+from rest_framework.permissions import BasePermission
+
+APPROVE_CREDIT = "payments.approve_creditrequest"
+VIEW_SELLERS = "sellers.view_seller"
+VIEW_CREDIT_REQUESTS = "payments.view_creditrequest"
+VIEW_JOURNAL = "payments.view_transaction"
+
+CREDIT_APPROVERS = "Credit approvers"
+# What an approver needs: to decide requests, and to see the sellers and books
+# behind them.
+CREDIT_APPROVER_PERMISSIONS = [APPROVE_CREDIT, VIEW_SELLERS, VIEW_CREDIT_REQUESTS, VIEW_JOURNAL]
+
+
+def staff_may(user, permission: str) -> bool:
+    """Whether ``user`` reads beyond its own seller: staff holding ``permission``.
+    Sellers are never asked, so their requests pay no permission queries."""
+    return user.is_staff and user.has_perm(permission)
+
+
+def credit_approvers_group(group_model, permission_model):
+    """The "Credit approvers" group with its permissions, created if missing.
+
+    Takes the models as arguments so the data migration can pass its
+    historical ones.
+    """
+    group, _ = group_model.objects.get_or_create(name=CREDIT_APPROVERS)
+    wanted = Q()
+    for permission in CREDIT_APPROVER_PERMISSIONS:
+        app_label, codename = permission.split(".")
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    group.permissions.add(*permission_model.objects.filter(wanted))
+    return group
+
+
+class CanDecideCreditRequests(BasePermission):
+    message = "Only credit approvers can approve or reject credit requests."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm(APPROVE_CREDIT)
