@@ -33,6 +33,7 @@ from payments.selectors import (
 from payments.serializers import (
     CreditRequestInputSerializer,
     CreditRequestOutputSerializer,
+    CreditRequestRejectInputSerializer,
     PhoneChargeInputSerializer,
     PhoneChargeOutputSerializer,
     TransactionOutputSerializer,
@@ -72,7 +73,12 @@ DECISION_RESPONSES = {
         summary="Approve: credit the seller once", request=None, responses=DECISION_RESPONSES
     ),
     reject=extend_schema(
-        summary="Reject without moving money", request=None, responses=DECISION_RESPONSES
+        summary="Reject without moving money, optionally saying why",
+        request=CreditRequestRejectInputSerializer,
+        responses={**DECISION_RESPONSES, **error_responses(400, 401, 403, 404, 409, 415, 503)},
+        examples=[
+            OpenApiExample("reject", value={"reason": "Unpaid invoice #12"}, request_only=True)
+        ],
     ),
 )
 class CreditRequestViewSet(
@@ -113,8 +119,12 @@ class CreditRequestViewSet(
 
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
+        serializer = CreditRequestRejectInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         credit_request = credit_request_reject(
-            credit_request_id=self.get_object().pk, decided_by=request.user
+            credit_request_id=self.get_object().pk,
+            decided_by=request.user,
+            reason=serializer.validated_data.get("reason"),
         )
         return Response(CreditRequestOutputSerializer(credit_request).data)
 

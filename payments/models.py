@@ -27,6 +27,10 @@ class CreditRequest(models.Model):
         blank=True,
         related_name="decided_credit_requests",
     )
+    # NULL, not "": only a rejected request can carry a reason (a CHECK says so).
+    rejection_reason = models.CharField(  # noqa: DJ001
+        max_length=500, null=True, blank=True, help_text="Why it was rejected, shown to the seller."
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -39,6 +43,10 @@ class CreditRequest(models.Model):
                 name="creditrequest_status_valid",
             ),
             # A decision always records when and by whom; a pending request has neither.
+            models.CheckConstraint(
+                condition=Q(rejection_reason__isnull=True) | Q(status="rejected"),
+                name="creditrequest_reason_only_when_rejected",
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(status="pending", decided_at__isnull=True, decided_by__isnull=True)

@@ -1,5 +1,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -87,58 +89,54 @@ def _one_snapshot() -> Iterator[None]:
         yield
 
 
-def ledger_problems() -> list[str]:
-    """Check the books; return one line per broken invariant, naming its rows.
+@dataclass(frozen=True)
+class LedgerCheck:
+    problems: list[str]
+    sellers: int
+    transactions: int
+
+
+def ledger_check(*, seller_id: int | None = None) -> LedgerCheck:
+    """Check the books; list one line per broken invariant, naming its rows.
 
     1. each seller's balance equals its credits minus its charges in the journal;
     2. each phone's balance equals the sum of charges to it;
     3. total approved credit equals all seller balances plus all phone balances;
     4. each seller's journal, in order, is an unbroken running-balance chain
        ending at the seller's current balance.
+
+    With ``seller_id``, only that seller's invariants (1 and 4) are checked.
     """
     with _one_snapshot():
-        return _problems_now()
+        sellers = Seller.objects.all()
+        transactions = Transaction.objects.all()
+        if seller_id is not None:
+            sellers = sellers.filter(pk=seller_id)
+            transactions = transactions.filter(seller_id=seller_id)
+        problems = _seller_problems(sellers, transactions)
+        if seller_id is None:
+            problems += _phone_and_books_problems()
+        return LedgerCheck(problems, sellers.count(), transactions.count())
 
 
-def _problems_now() -> list[str]:
-    problems = []
+def ledger_problems() -> list[str]:
+    """Every broken invariant of the whole ledger (see ``ledger_check``)."""
+    return ledger_check().problems
 
-    journal_totals = Seller.objects.annotate(
+
+def _seller_problems(sellers: QuerySet[Seller], transactions: QuerySet[Transaction]) -> list[str]:
+    journal_totals = sellers.annotate(
         journal_total=_total(
             Transaction.objects.filter(seller=OuterRef("pk")), "seller", _signed_amount()
         )
     ).exclude(balance=F("journal_total"))
-    problems += [
+    problems = [
         f"seller {seller.pk}: balance {seller.balance} != journal total {seller.journal_total}"
         for seller in journal_totals
     ]
 
-    phone_totals = PhoneAccount.objects.annotate(
-        charged=_total(
-            PhoneCharge.objects.filter(phone_account=OuterRef("phone_number")),
-            "phone_account",
-            F("amount"),
-        )
-    ).exclude(balance=F("charged"))
-    problems += [
-        f"phone {phone.phone_number}: balance {phone.balance} != charges {phone.charged}"
-        for phone in phone_totals
-    ]
-
-    zero = Value(0, output_field=BigIntegerField())
-    approved = CreditRequest.objects.filter(status=CreditRequest.Status.APPROVED).aggregate(
-        total=Coalesce(Sum("amount"), zero)
-    )["total"]
-    held_by_sellers = Seller.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
-    held_by_phones = PhoneAccount.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
-    if approved != held_by_sellers + held_by_phones:
-        problems.append(
-            f"books: approved credit {approved} != seller balances {held_by_sellers}"
-            f" + phone balances {held_by_phones}"
-        )
-
     broken_links = (
-        Transaction.objects.annotate(
+        transactions.annotate(
             running=Window(Sum(_signed_amount()), partition_by=[F("seller_id")], order_by="id")
         )
         .filter(~Q(balance_after=F("running")))
@@ -155,13 +153,41 @@ def _problems_now() -> list[str]:
         .order_by("-id")
         .values("balance_after")[:1]
     )
-    chain_ends = Seller.objects.annotate(chain_end=Coalesce(latest_balance, zero)).exclude(
+    zero = Value(0, output_field=BigIntegerField())
+    chain_ends = sellers.annotate(chain_end=Coalesce(latest_balance, zero)).exclude(
         balance=F("chain_end")
     )
     problems += [
         f"seller {seller.pk}: balance {seller.balance} != last balance_after {seller.chain_end}"
         for seller in chain_ends
     ]
+    return problems
+
+
+def _phone_and_books_problems() -> list[str]:
+    phone_totals = PhoneAccount.objects.annotate(
+        charged=_total(
+            PhoneCharge.objects.filter(phone_account=OuterRef("phone_number")),
+            "phone_account",
+            F("amount"),
+        )
+    ).exclude(balance=F("charged"))
+    problems = [
+        f"phone {phone.phone_number}: balance {phone.balance} != charges {phone.charged}"
+        for phone in phone_totals
+    ]
+
+    zero = Value(0, output_field=BigIntegerField())
+    approved = CreditRequest.objects.filter(status=CreditRequest.Status.APPROVED).aggregate(
+        total=Coalesce(Sum("amount"), zero)
+    )["total"]
+    held_by_sellers = Seller.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
+    held_by_phones = PhoneAccount.objects.aggregate(total=Coalesce(Sum("balance"), zero))["total"]
+    if approved != held_by_sellers + held_by_phones:
+        problems.append(
+            f"books: approved credit {approved} != seller balances {held_by_sellers}"
+            f" + phone balances {held_by_phones}"
+        )
     return problems
 
 
@@ -185,4 +211,31 @@ def transaction_export_rows(transactions: QuerySet[Transaction]) -> Iterator[tup
         transactions.order_by("id")
         .values_list(*TRANSACTION_EXPORT_COLUMNS.values())
         .iterator(chunk_size=2_000)
+    )
+
+
+def _balance_before(instant: datetime) -> Coalesce:
+    """The seller's balance just before ``instant``: the ``balance_after`` of its last
+    journal row before it (0 if none). One step down the (seller, -created_at, -id)
+    index, however long the journal."""
+    last_row = (
+        Transaction.objects.filter(seller=OuterRef("pk"), created_at__lt=instant)
+        .order_by("-created_at", "-id")
+        .values("balance_after")[:1]
+    )
+    return Coalesce(Subquery(last_row), 0, output_field=BigIntegerField())
+
+
+def ledger_report(*, since: datetime, until: datetime) -> QuerySet[Seller]:
+    """Per seller, for [since, until): opening and closing balance from the journal's
+    chain, and the credits, charges and number of charges in between."""
+    in_range = Transaction.objects.filter(
+        seller=OuterRef("pk"), created_at__gte=since, created_at__lt=until
+    )
+    return Seller.objects.order_by("pk").annotate(
+        opening=_balance_before(since),
+        credited=_total(in_range.filter(kind=Transaction.Kind.CREDIT), "seller", F("amount")),
+        charged=_total(in_range.filter(kind=Transaction.Kind.CHARGE), "seller", F("amount")),
+        charges=_total(in_range.filter(kind=Transaction.Kind.CHARGE), "seller", Value(1)),
+        closing=_balance_before(until),
     )

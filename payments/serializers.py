@@ -34,10 +34,25 @@ class CreditRequestInputSerializer(serializers.Serializer):
     amount = MoneyField()
 
 
+class CreditRequestRejectInputSerializer(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=500, required=False, allow_blank=True, help_text="Shown to the seller."
+    )
+
+
 class CreditRequestOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = CreditRequest
-        fields = ["id", "seller", "amount", "status", "created_at", "decided_at", "decided_by"]
+        fields = [
+            "id",
+            "seller",
+            "amount",
+            "status",
+            "created_at",
+            "decided_at",
+            "decided_by",
+            "rejection_reason",
+        ]
         read_only_fields = fields
 
 

@@ -23,6 +23,7 @@ from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transactio
 from sellers.models import Seller
 
 logger = logging.getLogger(__name__)
+REJECTION_REASON_MAX_LENGTH = CreditRequest._meta.get_field("rejection_reason").max_length
 
 
 def amount_validate(amount: int) -> None:
@@ -86,12 +87,17 @@ def _credit_request_lock_pending(credit_request_id: int) -> CreditRequest:
 
 
 def _credit_request_decide(
-    credit_request: CreditRequest, *, status: str, decided_by: AbstractBaseUser
+    credit_request: CreditRequest,
+    *,
+    status: str,
+    decided_by: AbstractBaseUser,
+    rejection_reason: str | None = None,
 ) -> None:
     credit_request.status = status
     credit_request.decided_at = timezone.now()
     credit_request.decided_by = decided_by
-    credit_request.save(update_fields=["status", "decided_at", "decided_by"])
+    credit_request.rejection_reason = rejection_reason
+    credit_request.save(update_fields=["status", "decided_at", "decided_by", "rejection_reason"])
 
 
 @transaction.atomic
@@ -124,10 +130,20 @@ def credit_request_approve(
 
 
 @transaction.atomic
-def credit_request_reject(*, credit_request_id: int, decided_by: AbstractBaseUser) -> CreditRequest:
+def credit_request_reject(
+    *, credit_request_id: int, decided_by: AbstractBaseUser, reason: str | None = None
+) -> CreditRequest:
+    """Reject without moving money, keeping the reason (if any) for the seller."""
+    if reason and len(reason) > REJECTION_REASON_MAX_LENGTH:
+        raise ValidationError(
+            {"reason": f"A reason has at most {REJECTION_REASON_MAX_LENGTH} characters."}
+        )
     credit_request = _credit_request_lock_pending(credit_request_id)
     _credit_request_decide(
-        credit_request, status=CreditRequest.Status.REJECTED, decided_by=decided_by
+        credit_request,
+        status=CreditRequest.Status.REJECTED,
+        decided_by=decided_by,
+        rejection_reason=reason or None,
     )
     return credit_request
 

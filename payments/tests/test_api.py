@@ -162,6 +162,33 @@ class CreditRequestDecideApiTests(ErrorShapeAssertions, APITestCase):
         self.assertEqual(self.seller.balance, 0)
         self.assertFalse(Transaction.objects.exists())
 
+    def test_a_rejection_reason_is_shown_to_the_seller(self):
+        client_for(self.staff).post(
+            reverse("credit-request-reject", args=[self.credit_request.pk]),
+            {"reason": "Unpaid invoice #12"},
+            format="json",
+        )
+        response = client_for(self.seller.user).get(
+            reverse("credit-request-detail", args=[self.credit_request.pk])
+        )
+        self.assertEqual(
+            (response.json()["status"], response.json()["rejection_reason"]),
+            ("rejected", "Unpaid invoice #12"),
+        )
+
+    def test_a_rejection_reason_over_500_characters_is_refused_and_decides_nothing(self):
+        response = client_for(self.staff).post(
+            reverse("credit-request-reject", args=[self.credit_request.pk]),
+            {"reason": "x" * 501},
+            format="json",
+        )
+        self.assertFieldError(response, "reason")
+        self.assertStillPendingAndNothingMoved()
+
+    def test_an_approved_request_has_no_rejection_reason(self):
+        response = self.decide(self.staff, "approve")
+        self.assertIsNone(response.json()["rejection_reason"])
+
     def test_seller_cannot_approve_its_own_request(self):
         response = self.decide(self.seller.user, "approve")
         self.assertErrorResponse(response, status.HTTP_403_FORBIDDEN, "permission_denied")

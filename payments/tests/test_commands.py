@@ -31,9 +31,9 @@ def books() -> dict:
     }
 
 
-def verify_ledger() -> tuple[str, str]:
+def verify_ledger(*args: str) -> tuple[str, str]:
     stdout, stderr = StringIO(), StringIO()
-    call_command("verify_ledger", stdout=stdout, stderr=stderr)
+    call_command("verify_ledger", *args, stdout=stdout, stderr=stderr)
     return stdout.getvalue(), stderr.getvalue()
 
 
@@ -49,17 +49,37 @@ class VerifyLedgerTests(TestCase):
         """Run the check expecting failure; return stderr after checking each offender is in it."""
         before = books()
         stderr = StringIO()
-        with self.assertRaisesMessage(CommandError, "Ledger check failed"):
+        with self.assertRaisesMessage(CommandError, "problem(s)"):
             call_command("verify_ledger", stdout=StringIO(), stderr=stderr)
         for offender in offenders:
             self.assertIn(offender, stderr.getvalue())
         self.assertEqual(books(), before)
         return stderr.getvalue()
 
-    def test_consistent_books_print_ok(self):
+    def test_consistent_books_print_a_one_line_summary(self):
         stdout, stderr = verify_ledger()
-        self.assertIn("Ledger OK", stdout)
+        # one seller (and the approver's none): 2 credits and 1 charge
+        self.assertEqual(stdout.strip(), "checked 1 sellers, 3 transactions: ok")
         self.assertEqual(stderr, "")
+
+    def test_one_seller_can_be_checked_alone(self):
+        seller_make(balance=10)
+        stdout, _ = verify_ledger("--seller", str(self.seller.pk))
+        self.assertEqual(stdout.strip(), "checked 1 sellers, 3 transactions: ok")
+
+    def test_checking_one_seller_names_only_its_own_problems(self):
+        other = seller_make(balance=10)
+        Seller.objects.filter(pk=other.pk).update(balance=11)
+        stdout, _ = verify_ledger("--seller", str(self.seller.pk))
+        self.assertIn(": ok", stdout)
+        stderr = StringIO()
+        with self.assertRaisesMessage(CommandError, "checked 1 sellers, 1 transactions: 2"):
+            call_command("verify_ledger", "--seller", str(other.pk), stderr=stderr)
+        self.assertIn(f"seller {other.pk}: balance 11", stderr.getvalue())
+
+    def test_an_unknown_seller_is_an_error(self):
+        with self.assertRaisesMessage(CommandError, "No seller 999999."):
+            verify_ledger("--seller", "999999")
 
     def test_seller_balance_changed_behind_the_journal_fails_naming_the_seller(self):
         Seller.objects.filter(pk=self.seller.pk).update(balance=999)
@@ -103,14 +123,14 @@ class VerifyLedgerTests(TestCase):
     def test_failure_message_counts_the_problems(self):
         Seller.objects.filter(pk=self.seller.pk).update(balance=999)
         # journal total, books total, last balance_after
-        with self.assertRaisesMessage(CommandError, "Ledger check failed: 3 problem(s)."):
+        with self.assertRaisesMessage(CommandError, "3 problem(s)."):
             call_command("verify_ledger", stdout=StringIO(), stderr=StringIO())
 
 
 class VerifyLedgerAfterMixedActivityTests(TestCase):
     def test_empty_books_print_ok(self):
         stdout, stderr = verify_ledger()
-        self.assertIn("Ledger OK", stdout)
+        self.assertIn(": ok", stdout)
         self.assertEqual(stderr, "")
 
     def test_healthy_ledger_after_many_mixed_operations_passes(self):
@@ -137,7 +157,7 @@ class VerifyLedgerAfterMixedActivityTests(TestCase):
 
         stdout, stderr = verify_ledger()
 
-        self.assertIn("Ledger OK", stdout)
+        self.assertIn(": ok", stdout)
         self.assertEqual(stderr, "")
         alice.refresh_from_db()
         bob.refresh_from_db()

@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import TestCase, override_settings
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
@@ -71,6 +71,25 @@ class CreditRequestApproveTests(TestCase):
         self.seller.refresh_from_db()
         self.assertEqual(self.seller.balance, 0)
         self.assertFalse(Transaction.objects.exists())
+
+    def test_rejection_keeps_its_reason(self):
+        credit_request_reject(
+            credit_request_id=self.credit_request.pk, decided_by=self.staff, reason="Unpaid"
+        )
+        self.credit_request.refresh_from_db()
+        self.assertEqual(self.credit_request.rejection_reason, "Unpaid")
+
+    def test_rejection_with_an_overlong_reason_is_refused_and_decides_nothing(self):
+        with self.assertRaises(ValidationError):
+            credit_request_reject(
+                credit_request_id=self.credit_request.pk, decided_by=self.staff, reason="x" * 501
+            )
+        self.credit_request.refresh_from_db()
+        self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
+
+    def test_the_database_refuses_a_reason_on_a_request_not_rejected(self):
+        with self.assertRaises(IntegrityError), transaction.atomic():
+            CreditRequest.objects.filter(pk=self.credit_request.pk).update(rejection_reason="no")
 
     def test_approving_a_rejected_request_is_refused(self):
         credit_request_reject(credit_request_id=self.credit_request.pk, decided_by=self.staff)
