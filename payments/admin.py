@@ -1,10 +1,23 @@
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from payledger_project.exceptions import DomainError
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
 from payments.permissions import APPROVE_CREDIT
-from payments.services import credit_request_approve, credit_request_reject
+from payments.selectors import credit_requests_with_seller_activity, seller_recent_journal
+from payments.services import (
+    REJECTION_REASON_MAX_LENGTH,
+    credit_request_approve,
+    credit_request_reject,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -37,17 +50,184 @@ def _decide_selected(modeladmin, request, queryset, decide, verb: str) -> None:
         modeladmin.message_user(request, f"{verb} {decided} credit request(s).", messages.SUCCESS)
 
 
+class CreditRequestStatusFilter(admin.SimpleListFilter):
+    """Opens on what approvers work on: pending requests (choose "All" for the rest)."""
+
+    title = "status"
+    parameter_name = "status"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [*CreditRequest.Status.choices, (self.ALL, "All")]
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # The default is for browsing; an action acts on exactly what was ticked
+        # (so a request decided meanwhile is reported as skipped, not dropped).
+        self.acting = request.method == "POST"
+
+    def value(self):
+        return super().value() or CreditRequest.Status.PENDING
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == self.ALL or (self.acting and super().value() is None):
+            return queryset
+        return queryset.filter(status=self.value())
+
+
 @admin.register(CreditRequest)
 class CreditRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "seller", "amount", "status", "created_at", "decided_at", "decided_by"]
-    list_filter = ["status", "created_at"]
+    list_display = [
+        "id",
+        "seller",
+        "amount",
+        "status",
+        "age",
+        "seller_balance",
+        "charges_last_30_days",
+        "decided_by",
+    ]
+    list_filter = [CreditRequestStatusFilter, "created_at"]
     search_fields = ["seller__name", "seller__user__username"]
     list_select_related = ["seller", "decided_by"]
+    ordering = ["created_at", "id"]
+    readonly_fields = ["seller_balance", "seller_journal"]
+    fields = [
+        "seller",
+        "amount",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+        "rejection_reason",
+        "seller_balance",
+        "seller_journal",
+    ]
     actions = ["approve_selected", "reject_selected"]
 
     def has_approve_permission(self, request) -> bool:
         # The same rule as the API's approve and reject endpoints.
         return request.user.has_perm(APPROVE_CREDIT)
+
+    def get_queryset(self, request):
+        return credit_requests_with_seller_activity(super().get_queryset(request))
+
+    @admin.display(description="age")
+    def age(self, credit_request: CreditRequest) -> str:
+        return timesince(credit_request.created_at)
+
+    @admin.display(description="seller's balance", ordering="seller__balance")
+    def seller_balance(self, credit_request: CreditRequest) -> int:
+        return credit_request.seller.balance
+
+    @admin.display(description="charges in 30 days", ordering="charges_last_30_days")
+    def charges_last_30_days(self, credit_request: CreditRequest) -> int:
+        return credit_request.charges_last_30_days
+
+    @admin.display(description="seller's recent journal")
+    def seller_journal(self, credit_request: CreditRequest) -> str:
+        rows = seller_recent_journal(seller_id=credit_request.seller_id)
+        if not rows:
+            return "No movements yet."
+        return format_html(
+            '<table class="seller-journal"><thead><tr><th>when</th><th>kind</th>'
+            "<th>amount</th><th>balance after</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        date_format(row.created_at, "DATETIME_FORMAT"),
+                        row.kind,
+                        row.amount,
+                        row.balance_after,
+                    )
+                    for row in rows
+                ),
+            ),
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        pending = CreditRequest.objects.filter(status=CreditRequest.Status.PENDING).aggregate(
+            count=Count("id"), total=Coalesce(Sum("amount"), 0)
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "pending": pending})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(
+            request,
+            object_id,
+            form_url,
+            {**(extra_context or {}), "may_decide": self.has_approve_permission(request)},
+        )
+
+    def get_urls(self):
+        decide = [
+            path(
+                f"<int:object_id>/{decision}/",
+                self.admin_site.admin_view(self.decide_view),
+                {"decision": decision},
+                name=f"payments_creditrequest_{decision}",
+            )
+            for decision in ("approve", "reject")
+        ]
+        return decide + super().get_urls()
+
+    def decide_view(self, request, object_id: int, decision: str):
+        """Confirm, then approve or reject one request and go on to the next pending one."""
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        credit_request = get_object_or_404(
+            CreditRequest.objects.select_related("seller"), pk=object_id
+        )
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": f"{decision.capitalize()} credit request #{credit_request.pk}?",
+                "credit_request": credit_request,
+                "decision": decision,
+                "reason_max_length": REJECTION_REASON_MAX_LENGTH,
+            }
+            return TemplateResponse(request, "admin/payments/creditrequest/decide.html", context)
+        try:
+            if decision == "approve":
+                credit_request_approve(credit_request_id=credit_request.pk, decided_by=request.user)
+            else:
+                credit_request_reject(
+                    credit_request_id=credit_request.pk,
+                    decided_by=request.user,
+                    reason=request.POST.get("reason", "").strip() or None,
+                )
+        except (DomainError, ValidationError) as error:
+            self.message_user(
+                request, f"Credit request #{credit_request.pk}: {error}", messages.WARNING
+            )
+            return redirect("admin:payments_creditrequest_change", credit_request.pk)
+        verb = "Approved" if decision == "approve" else "Rejected"
+        self.message_user(
+            request,
+            f"{verb} credit request #{credit_request.pk} ({credit_request.amount} for "
+            f"{credit_request.seller}).",
+            messages.SUCCESS,
+        )
+        following = (
+            CreditRequest.objects.filter(status=CreditRequest.Status.PENDING)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if following is None:
+            self.message_user(request, "No more pending credit requests.", messages.INFO)
+            return redirect("admin:payments_creditrequest_changelist")
+        return redirect("admin:payments_creditrequest_change", following.pk)
 
     @admin.action(description="Approve selected credit requests", permissions=["approve"])
     def approve_selected(self, request, queryset):
@@ -62,6 +242,7 @@ class CreditRequestAdmin(ReadOnlyAdmin):
 class PhoneAccountAdmin(ReadOnlyAdmin):
     list_display = ["phone_number", "balance", "created_at"]
     search_fields = ["phone_number"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(PhoneCharge)
@@ -70,6 +251,7 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
     list_filter = ["created_at"]
     search_fields = ["phone_account__phone_number", "seller__name", "seller__user__username"]
     list_select_related = ["seller", "phone_account"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(Transaction)
@@ -85,5 +267,10 @@ class TransactionAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["kind", "created_at"]
-    search_fields = ["seller__name", "seller__user__username"]
+    search_fields = [
+        "seller__name",
+        "seller__user__username",
+        "phone_charge__phone_account__phone_number",
+    ]
     list_select_related = ["seller", "credit_request", "phone_charge"]
+    date_hierarchy = "created_at"

@@ -1,7 +1,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -19,6 +19,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
 from payments.permissions import APPROVE_CREDIT, VIEW_CREDIT_REQUESTS, VIEW_JOURNAL, staff_may
@@ -43,6 +44,33 @@ def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
     if staff_may(user, VIEW_CREDIT_REQUESTS) or staff_may(user, APPROVE_CREDIT):
         return CreditRequest.objects.all()
     return CreditRequest.objects.filter(seller_id=_seller_id_of(user))
+
+
+def credit_requests_with_seller_activity(
+    credit_requests: QuerySet[CreditRequest],
+) -> QuerySet[CreditRequest]:
+    """Each request with its seller's number of charges in the last 30 days, which an
+    approver weighs with the seller's balance."""
+    recent = PhoneCharge.objects.filter(
+        seller=OuterRef("seller_id"), created_at__gte=timezone.now() - timedelta(days=30)
+    )
+    return credit_requests.annotate(charges_last_30_days=_total(recent, "seller", Value(1)))
+
+
+def sellers_with_totals(sellers: QuerySet[Seller]) -> QuerySet[Seller]:
+    """Each seller with everything ever credited to it and charged by it."""
+    journal = Transaction.objects.filter(seller=OuterRef("pk"))
+    return sellers.annotate(
+        credited=_total(journal.filter(kind=Transaction.Kind.CREDIT), "seller", F("amount")),
+        charged=_total(journal.filter(kind=Transaction.Kind.CHARGE), "seller", F("amount")),
+    )
+
+
+def seller_recent_journal(*, seller_id: int, rows: int = 10) -> list[Transaction]:
+    """A seller's newest journal rows, newest first (one index walk)."""
+    return list(
+        Transaction.objects.filter(seller_id=seller_id).order_by("-created_at", "-id")[:rows]
+    )
 
 
 def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:

@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenProxy
 
+from payments.selectors import sellers_with_totals
 from sellers.models import Seller
 
 # DRF's token admin shows every key in clear and lets staff mint a token for any
@@ -12,10 +15,35 @@ admin.site.unregister(TokenProxy)
 class SellerAdmin(admin.ModelAdmin):
     """Sellers register through the API; balances move only through payments services."""
 
-    list_display = ["id", "name", "user", "balance", "created_at"]
+    list_display = ["id", "name", "user", "balance", "credited", "charged", "records", "created_at"]
     search_fields = ["name", "user__username"]
-    readonly_fields = ["user", "balance", "created_at"]
+    fields = ["name", "user", "balance", "credited", "charged", "records", "created_at"]
+    readonly_fields = ["user", "balance", "credited", "charged", "records", "created_at"]
     list_select_related = ["user"]
+
+    def get_queryset(self, request):
+        return sellers_with_totals(super().get_queryset(request))
+
+    @admin.display(description="credited in all", ordering="credited")
+    def credited(self, seller: Seller) -> int:
+        return seller.credited
+
+    @admin.display(description="charged in all", ordering="charged")
+    def charged(self, seller: Seller) -> int:
+        return seller.charged
+
+    @admin.display(description="records")
+    def records(self, seller: Seller) -> str:
+        journal = reverse("admin:payments_transaction_changelist")
+        requests = reverse("admin:payments_creditrequest_changelist")
+        return format_html(
+            '<a href="{}?seller__id__exact={}">journal</a> · '
+            '<a href="{}?seller__id__exact={}&amp;status=all">credit requests</a>',
+            journal,
+            seller.pk,
+            requests,
+            seller.pk,
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         # Only the fields the form edits, never a balance read when the page loaded.

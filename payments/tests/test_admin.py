@@ -75,6 +75,9 @@ class AdminTestCase(TestCase):
         self.assertEqual(self.client.post(url, {"post": "yes"}).status_code, 403)
         self.assertEqual(books(), before)
 
+    def messages_of(self, response) -> list[tuple[int, str]]:
+        return [(message.level, message.message) for message in get_messages(response.wsgi_request)]
+
     def run_action(self, action: str, *credit_requests: CreditRequest):
         return self.client.post(
             admin_url("payments_creditrequest_changelist"),
@@ -95,9 +98,12 @@ class ChangelistTests(AdminTestCase):
         self.assertContains(response, '<td class="field-balance">700</td>', html=True)
         self.assertContains(response, '<td class="field-balance">400</td>', html=True)
 
-    def test_credit_requests_changelist_lists_every_request(self):
+    def test_credit_requests_changelist_opens_on_pending_requests(self):
+        self.assertEqual(self.listed("payments_creditrequest"), {self.pending.pk})
+
+    def test_credit_requests_changelist_lists_every_request_under_all(self):
         self.assertEqual(
-            self.listed("payments_creditrequest"),
+            self.listed("payments_creditrequest", {"status": "all"}),
             set(CreditRequest.objects.values_list("pk", flat=True)),
         )
         self.assertEqual(CreditRequest.objects.count(), 3)
@@ -156,7 +162,7 @@ class SearchAndFilterTests(AdminTestCase):
 
     def test_credit_request_search_by_seller_name_finds_only_their_requests(self):
         self.assertEqual(
-            self.listed("payments_creditrequest", {"q": "Alice"}),
+            self.listed("payments_creditrequest", {"q": "Alice", "status": "all"}),
             set(self.alice.credit_requests.values_list("pk", flat=True)),
         )
 
@@ -180,12 +186,12 @@ class SearchAndFilterTests(AdminTestCase):
 
     def test_credit_request_status_filter_shows_only_pending_requests(self):
         self.assertEqual(
-            self.listed("payments_creditrequest", {"status__exact": "pending"}),
+            self.listed("payments_creditrequest", {"status": "pending"}),
             {self.pending.pk},
         )
 
     def test_credit_request_status_filter_shows_only_approved_requests(self):
-        approved = self.listed("payments_creditrequest", {"status__exact": "approved"})
+        approved = self.listed("payments_creditrequest", {"status": "approved"})
         self.assertEqual(
             approved,
             set(CreditRequest.objects.filter(status="approved").values_list("pk", flat=True)),
@@ -231,9 +237,6 @@ class CreditRequestActionTests(AdminTestCase):
     def setUp(self):
         super().setUp()
         self.second_pending = credit_request_create(seller=self.alice, amount=40)
-
-    def messages_of(self, response) -> list[tuple[int, str]]:
-        return [(message.level, message.message) for message in get_messages(response.wsgi_request)]
 
     def test_approve_selected_credits_each_selected_seller(self):
         response = self.run_action("approve_selected", self.pending, self.second_pending)
@@ -513,3 +516,95 @@ class PhoneAccountAdminTests(ReadOnlyRowChecks, AdminTestCase):
 
     def change_data(self) -> dict:
         return {"phone_number": PHONE, "balance": 1_000_000}
+
+
+class ApproverDayTests(AdminTestCase):
+    """The approver's page-by-page workflow, through Django's test client (the browser
+    suite drives the same pages in Chromium)."""
+
+    def setUp(self):
+        super().setUp()
+        self.later_pending = credit_request_create(seller=self.alice, amount=75)
+
+    def decide(self, decision: str, credit_request: CreditRequest, **data):
+        return self.client.post(
+            admin_url(f"payments_creditrequest_{decision}", credit_request.pk), data
+        )
+
+    def test_the_changelist_sums_up_the_pending_requests(self):
+        response = self.changelist("payments_creditrequest")
+        self.assertContains(
+            response, "<strong>2</strong> pending requests, <strong>325</strong> in all."
+        )
+
+    def test_a_requests_page_shows_the_sellers_balance_and_recent_journal(self):
+        response = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
+        self.assertContains(response, "Seller&#x27;s balance")
+        self.assertContains(response, '<div class="readonly">400</div>', html=True)
+        self.assertContains(response, 'class="seller-journal"')
+        self.assertContains(response, "<td>charge</td><td>100</td><td>400</td>", html=False)
+
+    def test_an_approver_gets_approve_and_reject_buttons_on_a_pending_request(self):
+        response = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
+        self.assertContains(response, 'id="approve-button"')
+        self.assertContains(response, 'id="reject-button"')
+
+    def test_approving_asks_for_confirmation_first(self):
+        response = self.client.get(admin_url("payments_creditrequest_approve", self.pending.pk))
+        self.assertContains(response, "Yes, approve")
+        self.pending.refresh_from_db()
+        self.assertEqual(self.pending.status, CreditRequest.Status.PENDING)
+
+    def test_confirming_credits_the_seller_once_and_opens_the_next_pending_request(self):
+        response = self.decide("approve", self.pending)
+        self.assertRedirects(
+            response, admin_url("payments_creditrequest_change", self.later_pending.pk)
+        )
+        self.bob.refresh_from_db()
+        self.assertEqual(self.bob.balance, 400 + 250)
+        self.assertEqual(Transaction.objects.filter(credit_request=self.pending).count(), 1)
+
+    def test_the_last_decision_returns_to_the_list(self):
+        self.decide("approve", self.pending)
+        response = self.decide("reject", self.later_pending)
+        self.assertRedirects(response, admin_url("payments_creditrequest_changelist"))
+
+    def test_rejecting_keeps_the_reason_for_the_seller(self):
+        self.decide("reject", self.pending, reason="Unpaid invoice")
+        self.pending.refresh_from_db()
+        self.assertEqual(
+            (self.pending.status, self.pending.rejection_reason), ("rejected", "Unpaid invoice")
+        )
+
+    def test_deciding_a_request_decided_meanwhile_warns_and_moves_nothing(self):
+        self.decide("approve", self.pending)
+        before = books()
+        response = self.decide("approve", self.pending)
+        self.assertIn(
+            (
+                messages.WARNING,
+                f"Credit request #{self.pending.pk}: This credit request has already been decided.",
+            ),
+            self.messages_of(response),
+        )
+        self.assertEqual(books(), before)
+
+    def test_a_viewer_gets_no_buttons_and_may_not_decide(self):
+        viewer = staff_make(approver=False)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_creditrequest"))
+        self.client.force_login(viewer)
+        page = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
+        self.assertNotContains(page, 'id="approve-button"')
+        before = books()
+        self.assertEqual(self.decide("approve", self.pending).status_code, 403)
+        self.assertEqual(self.client.get(
+            admin_url("payments_creditrequest_reject", self.pending.pk)
+        ).status_code, 403)  # fmt: skip
+        self.assertEqual(books(), before)
+
+    def test_a_sellers_page_shows_its_totals_and_links_to_its_journal(self):
+        page = self.client.get(admin_url("sellers_seller_change", self.alice.pk))
+        self.assertContains(page, '<div class="readonly">1000</div>', html=True)  # credited
+        self.assertContains(page, '<div class="readonly">300</div>', html=True)  # charged
+        journal = self.listed("payments_transaction", {"seller__id__exact": self.alice.pk})
+        self.assertEqual(journal, set(self.alice.transactions.values_list("pk", flat=True)))
