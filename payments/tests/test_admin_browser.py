@@ -1,0 +1,176 @@
+"""The approver's day in a real browser: headless Chromium from Debian's packages,
+driven by Selenium through Debian's chromedriver (nothing is downloaded).
+
+Each scenario saves a screenshot under artifacts/admin/. The suite skips only
+where no Chromium is installed; with Chromium present, a broken page fails.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+from unittest import skipUnless
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.urls import reverse
+
+from payments.models import CreditRequest, Transaction
+from payments.services import credit_request_create, phone_charge_create
+from sellers.tests.factories import PASSWORD, client_for, seller_make, staff_make
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+except ImportError:  # pragma: no cover - selenium is in requirements.txt
+    webdriver = None
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "admin"
+User = get_user_model()
+
+
+def chromium() -> "webdriver.Chrome":
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='payledger-chromium-')}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@skipUnless(
+    webdriver and CHROMIUM and CHROMEDRIVER,
+    "no Chromium: apt-get install chromium chromium-driver (.ci/run does)",
+)
+class ApproverInTheBrowserTests(StaticLiveServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        cls.browser = chromium()
+        cls.addClassCleanup(cls.browser.quit)
+
+    def setUp(self):
+        self.browser.delete_all_cookies()
+        self.seller = seller_make(name="Bob Top-ups", balance=500)
+        phone_charge_create(seller_id=self.seller.pk, phone_number="+14155550123", amount=120)
+        self.first = credit_request_create(seller=self.seller, amount=250)
+        self.second = credit_request_create(seller=self.seller, amount=75)
+        self.approver = staff_make()
+
+    def open(self, path: str, browser=None) -> None:
+        (browser or self.browser).get(f"{self.live_server_url}{path}")
+
+    def log_in(self, user, browser=None) -> None:
+        browser = browser or self.browser
+        self.open(reverse("admin:login"), browser)
+        browser.find_element(By.NAME, "username").send_keys(user.username)
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    def page_text(self, browser=None) -> str:
+        return (browser or self.browser).find_element(By.TAG_NAME, "body").text
+
+    def screenshot(self, name: str, browser=None) -> None:
+        (browser or self.browser).save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+    def balance(self) -> int:
+        self.seller.refresh_from_db()
+        return self.seller.balance
+
+    def test_an_approver_approves_from_the_request_page_and_moves_to_the_next(self):
+        self.log_in(self.approver)
+        self.open(reverse("admin:payments_creditrequest_changelist"))
+        self.assertIn("2 pending requests, 325 in all.", self.page_text())
+        self.screenshot("1-pending-list")
+        self.browser.find_element(By.LINK_TEXT, str(self.first.pk)).click()
+        page = self.page_text()
+        self.assertIn("SELLER'S BALANCE", page.upper())
+        self.assertIn("380", page)  # the balance after the 120 charge
+        self.assertEqual(
+            len(self.browser.find_elements(By.CSS_SELECTOR, "table.seller-journal tbody tr")), 2
+        )
+        self.screenshot("2-request-page")
+        self.browser.find_element(By.ID, "approve-button").click()
+        self.assertIn(f"Approve credit request #{self.first.pk}?", self.page_text())
+        self.browser.find_element(By.ID, "confirm-button").click()
+        page = self.page_text()
+        self.screenshot("3-approved-next-request")
+        self.assertIn(f"Approved credit request #{self.first.pk}", page)
+        self.assertIn(f"Credit request #{self.second.pk}", page)
+        self.assertEqual(self.balance(), 380 + 250)
+        self.assertEqual(Transaction.objects.filter(credit_request=self.first).count(), 1)
+
+    def test_a_second_approver_with_the_page_still_open_gets_already_decided(self):
+        other = chromium()
+        self.addCleanup(other.quit)
+        self.log_in(self.approver)
+        self.log_in(staff_make(), browser=other)
+        confirm = reverse("admin:payments_creditrequest_approve", args=[self.first.pk])
+        self.open(confirm)
+        self.open(confirm, browser=other)
+        self.browser.find_element(By.ID, "confirm-button").click()
+        other.find_element(By.ID, "confirm-button").click()
+        self.screenshot("4-already-decided", browser=other)
+        self.assertIn("already been decided", self.page_text(other))
+        self.assertEqual(self.balance(), 380 + 250)
+        self.assertEqual(Transaction.objects.filter(credit_request=self.first).count(), 1)
+
+    def test_a_rejection_reason_typed_in_the_admin_reaches_the_seller_in_the_api(self):
+        self.log_in(self.approver)
+        self.open(reverse("admin:payments_creditrequest_change", args=[self.first.pk]))
+        self.browser.find_element(By.ID, "reject-button").click()
+        self.browser.find_element(By.ID, "reason").send_keys("Invoice 12 is unpaid")
+        self.screenshot("5-reject-with-reason")
+        self.browser.find_element(By.ID, "confirm-button").click()
+        self.assertIn(f"Rejected credit request #{self.first.pk}", self.page_text())
+        answer = client_for(self.seller.user).get(
+            reverse("credit-request-detail", args=[self.first.pk])
+        )
+        self.assertEqual(
+            (answer.json()["status"], answer.json()["rejection_reason"]),
+            ("rejected", "Invoice 12 is unpaid"),
+        )
+        self.assertEqual(self.balance(), 380)
+
+    def test_a_viewer_sees_no_buttons_and_is_refused_the_decision_page(self):
+        viewer = staff_make(approver=False)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_creditrequest"))
+        self.log_in(viewer)
+        self.open(reverse("admin:payments_creditrequest_change", args=[self.first.pk]))
+        self.assertIn("250", self.page_text())
+        self.assertEqual(self.browser.find_elements(By.ID, "approve-button"), [])
+        self.screenshot("6-viewer-read-only")
+        self.open(reverse("admin:payments_creditrequest_changelist"))
+        self.assertNotIn("Approve selected", self.page_text())
+        self.open(reverse("admin:payments_creditrequest_approve", args=[self.first.pk]))
+        self.assertIn("permission_denied", self.page_text())
+        self.first.refresh_from_db()
+        self.assertEqual(self.first.status, CreditRequest.Status.PENDING)
+
+    def test_nobody_finds_an_editable_balance_or_an_add_button_on_the_journal(self):
+        self.log_in(User.objects.create_superuser(username="root", password=PASSWORD))
+        self.open(reverse("admin:sellers_seller_change", args=[self.seller.pk]))
+        self.assertEqual(self.browser.find_elements(By.NAME, "balance"), [])
+        self.assertIn("380", self.page_text())
+        self.screenshot("7-seller-page")
+        self.open(reverse("admin:payments_transaction_changelist"))
+        self.assertIn("Select transaction to view", self.page_text())
+        # The sidebar offers "Add" for users and groups; the journal itself offers none.
+        self.assertEqual(self.browser.find_elements(By.CSS_SELECTOR, "#content a.addlink"), [])
+        self.assertNotIn("Add transaction", self.page_text())
+        self.screenshot("8-journal")
