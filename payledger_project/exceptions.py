@@ -28,8 +28,10 @@ class DomainError(Exception):
     code: str = "domain_error"
     message: str = "The operation was refused."
 
-    def __init__(self):
+    def __init__(self, **details):
         super().__init__(self.message)
+        # Facts the client acts on, added to the error body (e.g. an existing id).
+        self.details = details
 
 
 class Conflict(DomainError):
@@ -82,7 +84,9 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "message": exc.message}, status=exc.status_code)
+        return Response(
+            {"code": exc.code, "message": exc.message, **exc.details}, status=exc.status_code
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, (Http404, ObjectDoesNotExist)):

@@ -1,11 +1,19 @@
 import csv
 from itertools import chain
+from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -27,6 +35,8 @@ from payments.permissions import CanDecideCreditRequests
 from payments.selectors import (
     TRANSACTION_EXPORT_COLUMNS,
     credit_request_list,
+    seller_statement,
+    statement_seller_id,
     transaction_export_rows,
     transaction_list,
 )
@@ -36,6 +46,8 @@ from payments.serializers import (
     CreditRequestRejectInputSerializer,
     PhoneChargeInputSerializer,
     PhoneChargeOutputSerializer,
+    StatementOutputSerializer,
+    StatementQuerySerializer,
     TransactionOutputSerializer,
 )
 from payments.services import (
@@ -143,9 +155,15 @@ class PhoneChargeCreateApi(APIView):
             201: PhoneChargeOutputSerializer,
             **error_responses(400, 401, 403, 409, 415, 422, 429, 503),
         },
+        description=(
+            "409 `insufficient_balance`: the seller cannot cover it. 409 `duplicate_reference`:"
+            " the seller already has a charge with this `reference`; `charge_id` names it."
+        ),
         examples=[
             OpenApiExample(
-                "top up", value={"phone_number": "+14155550123", "amount": 1500}, request_only=True
+                "top up",
+                value={"phone_number": "+14155550123", "amount": 1500, "reference": "order-1042"},
+                request_only=True,
             ),
             OpenApiExample(
                 "charged",
@@ -155,6 +173,7 @@ class PhoneChargeCreateApi(APIView):
                     "phone_number": "+14155550123",
                     "amount": 1500,
                     "created_at": "2026-11-27T16:20:49.123456Z",
+                    "reference": "order-1042",
                     "transaction_id": 97,
                     "balance": 48500,
                 },
@@ -221,3 +240,37 @@ class TransactionListApi(ListAPIView):
 
     def get_queryset(self):
         return transaction_list(user=self.request.user)
+
+
+class StatementApi(APIView):
+    """A seller's statement for a range: opening and closing balance and totals."""
+
+    @extend_schema(
+        summary="Statement: opening and closing balance and totals per kind over a range",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True,
+                             description="Start (inclusive), RFC 3339 with an offset."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True,
+                             description="End (exclusive), RFC 3339 with an offset."),
+            OpenApiParameter("seller", {"type": "integer", "format": "int64", "minimum": 1},
+                             description="Staff who may view the journal: whose statement."),
+        ],
+        responses={200: StatementOutputSerializer, **error_responses(400, 401, 404)},
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        query = StatementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = query.validated_data["from"], query.validated_data["to"]
+        seller_id = statement_seller_id(user=request.user, asked=query.validated_data.get("seller"))
+        if seller_id is None:
+            raise NotFound()
+        statement = seller_statement(seller_id=seller_id, start=start, end=end)
+        journal = {"created_after": start.isoformat(), "created_before": end.isoformat()}
+        if query.validated_data.get("seller"):
+            journal["seller"] = seller_id
+        journal_url = request.build_absolute_uri(
+            f"{reverse('transaction-list')}?{urlencode(journal)}"
+        )
+        return Response(
+            StatementOutputSerializer(statement, context={"journal_url": journal_url}).data
+        )

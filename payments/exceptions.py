@@ -6,6 +6,11 @@ class InsufficientBalance(Conflict):
     message = "The seller's balance does not cover this charge."
 
 
+class DuplicateReference(Conflict):
+    code = "duplicate_reference"
+    message = "This seller already has a charge with this reference; charge_id names it."
+
+
 class AlreadyDecided(Conflict):
     code = "already_decided"
     message = "This credit request has already been decided."

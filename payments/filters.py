@@ -1,8 +1,9 @@
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import django_filters
 from django import forms
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 
 from payments.models import CreditRequest, Transaction
@@ -34,9 +35,12 @@ class RFC3339DateTimeField(forms.DateTimeField):
                 code="invalid",
             )
         try:
-            return datetime.fromisoformat(value.upper())
-        except ValueError as error:
-            raise forms.ValidationError(str(error), code="invalid") from error
+            # In UTC: databases cap UTC offsets (PostgreSQL at 15:59), RFC 3339 at 23:59.
+            return datetime.fromisoformat(value.upper()).astimezone(UTC)
+        except (ValueError, OverflowError) as error:
+            raise forms.ValidationError(
+                "Enter a date-time between years 1 and 9999 UTC.", code="invalid"
+            ) from error
 
 
 @extend_schema_field({"type": "string", "format": "date-time"})
@@ -50,6 +54,26 @@ class PhoneNumberFilter(django_filters.CharFilter):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, max_length=16, **kwargs)
+
+
+# A charge's client reference: 1-64 printable ASCII characters.
+REFERENCE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": "^[\\x20-\\x7e]{1,64}$",
+}
+reference_validator = RegexValidator(
+    r"^[\x20-\x7e]{1,64}\Z", "Use 1-64 printable ASCII characters."
+)
+
+
+@extend_schema_field(REFERENCE_SCHEMA)
+class ReferenceFilter(django_filters.CharFilter):
+    """A charge's client reference, exactly."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, max_length=64, validators=[reference_validator], **kwargs)
 
 
 class StrictFilterSet(django_filters.FilterSet):
@@ -82,7 +106,8 @@ class TransactionFilter(StrictFilterSet):
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     phone_number = PhoneNumberFilter(field_name="phone_charge__phone_account_id")
+    reference = ReferenceFilter(field_name="phone_charge__reference")
 
     class Meta:
         model = Transaction
-        fields = ["kind", "seller", "created_after", "created_before", "phone_number"]
+        fields = ["kind", "seller", "created_after", "created_before", "phone_number", "reference"]

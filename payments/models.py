@@ -92,11 +92,20 @@ class PhoneCharge(models.Model):
     )
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # NULL, not "": charges without one are not all "the same reference".
+    reference = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True, help_text="The client's own id, e.g. an order number."
+    )
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="phonecharge_amount_positive"),
+            models.UniqueConstraint(
+                fields=["seller", "reference"],
+                condition=Q(reference__isnull=False),
+                name="phonecharge_seller_reference_unique",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
+    Count,
     F,
     OuterRef,
     Q,
@@ -229,6 +230,7 @@ TRANSACTION_EXPORT_COLUMNS = {
     "balance_after": "balance_after",
     "credit_request": "credit_request_id",
     "phone_number": "phone_charge__phone_account_id",
+    "reference": "phone_charge__reference",
 }
 
 
@@ -267,3 +269,62 @@ def ledger_report(*, since: datetime, until: datetime) -> QuerySet[Seller]:
         charges=_total(in_range.filter(kind=Transaction.Kind.CHARGE), "seller", Value(1)),
         closing=_balance_before(until),
     )
+
+
+def seller_balance_before(*, seller_id: int, instant: datetime) -> int:
+    """The seller's balance after every movement before ``instant`` (see
+    ``_balance_before``); a seller with no such movement had 0."""
+    return (
+        Seller.objects.filter(pk=seller_id)
+        .annotate(balance_then=_balance_before(instant))
+        .values_list("balance_then", flat=True)
+        .get()
+    )
+
+
+def statement_seller_id(*, user: AbstractBaseUser, asked: int | None) -> int | None:
+    """Whose statement the caller reads: staff who may view the journal name any
+    seller; everyone else reads its own seller's (naming another finds nothing)."""
+    if asked is not None and staff_may(user, VIEW_JOURNAL):
+        sellers = Seller.objects.filter(pk=asked)
+    else:
+        sellers = Seller.objects.filter(user=user)
+        if asked is not None:
+            sellers = sellers.filter(pk=asked)
+    return sellers.values_list("pk", flat=True).first()
+
+
+@dataclass(frozen=True)
+class Statement:
+    seller_id: int
+    start: datetime
+    end: datetime
+    opening_balance: int
+    closing_balance: int
+    # kind -> {"amount": total moved, "count": rows}
+    totals: dict[str, dict[str, int]]
+
+
+def seller_statement(*, seller_id: int, start: datetime, end: datetime) -> Statement:
+    """Opening balance at ``start``, closing balance at ``end`` (both from the
+    balance_after chain) and the totals per kind in [start, end), from one snapshot."""
+    totals = {kind: {"amount": 0, "count": 0} for kind in Transaction.Kind.values}
+    with _one_snapshot():
+        in_range = (
+            Transaction.objects.filter(
+                seller_id=seller_id, created_at__gte=start, created_at__lt=end
+            )
+            .order_by()
+            .values("kind")
+            .annotate(amount=Sum("amount"), count=Count("id"))
+        )
+        for row in in_range:
+            totals[row["kind"]] = {"amount": row["amount"], "count": row["count"]}
+        return Statement(
+            seller_id=seller_id,
+            start=start,
+            end=end,
+            opening_balance=seller_balance_before(seller_id=seller_id, instant=start),
+            closing_balance=seller_balance_before(seller_id=seller_id, instant=end),
+            totals=totals,
+        )

@@ -1,8 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
+from payments import filters
 from payments.models import CreditRequest, Transaction
 
 
@@ -30,12 +32,32 @@ class MoneyField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "format": "date-time"})
+class RFC3339DateTimeField(serializers.Field):
+    """An RFC 3339 timestamp with an offset, read like the journal's date filters."""
+
+    def to_internal_value(self, data):
+        try:
+            return filters.RFC3339DateTimeField().clean(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+
+    def to_representation(self, value):
+        return serializers.DateTimeField().to_representation(value)
+
+
 class CreditRequestInputSerializer(serializers.Serializer):
     amount = MoneyField()
 
 
+# DRF refuses NUL characters in any text; the schema says so.
+@extend_schema_field({"type": "string", "maxLength": 500, "pattern": "^[^\\x00]*$"})
+class RejectionReasonField(StrictCharField):
+    pass
+
+
 class CreditRequestRejectInputSerializer(serializers.Serializer):
-    reason = StrictCharField(
+    reason = RejectionReasonField(
         max_length=500, required=False, allow_blank=True, help_text="Shown to the seller."
     )
 
@@ -56,9 +78,19 @@ class CreditRequestOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(filters.REFERENCE_SCHEMA)
+class ReferenceField(StrictCharField):
+    """The client's own id for a charge: 1-64 printable ASCII characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, trim_whitespace=False, **kwargs)
+        self.validators.append(filters.reference_validator)
+
+
 class PhoneChargeInputSerializer(serializers.Serializer):
     phone_number = StrictCharField(max_length=32)
     amount = MoneyField()
+    reference = ReferenceField(required=False)
 
 
 class PhoneChargeOutputSerializer(serializers.Serializer):
@@ -69,6 +101,7 @@ class PhoneChargeOutputSerializer(serializers.Serializer):
     phone_number = serializers.CharField(read_only=True)
     amount = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
+    reference = serializers.CharField(read_only=True, allow_null=True)
     transaction_id = serializers.IntegerField(source="transaction.id", read_only=True)
     balance = serializers.IntegerField(source="transaction.balance_after", read_only=True)
 
@@ -76,6 +109,9 @@ class PhoneChargeOutputSerializer(serializers.Serializer):
 class TransactionOutputSerializer(serializers.ModelSerializer):
     phone_number = serializers.CharField(
         source="phone_charge.phone_account_id", default=None, allow_null=True
+    )
+    reference = serializers.CharField(
+        source="phone_charge.reference", default=None, allow_null=True
     )
 
     class Meta:
@@ -90,5 +126,55 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "credit_request",
             "phone_charge",
             "phone_number",
+            "reference",
         ]
         read_only_fields = fields
+
+
+class BalanceAtQuerySerializer(serializers.Serializer):
+    at = RFC3339DateTimeField()
+
+
+class StatementQuerySerializer(serializers.Serializer):
+    """?from=&to= (RFC 3339, from <= to); staff also name the seller."""
+
+    def get_fields(self):
+        # "from" is a Python keyword, so the fields are declared here.
+        return {
+            "from": RFC3339DateTimeField(),
+            "to": RFC3339DateTimeField(),
+            "seller": serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1),
+        }
+
+    def validate(self, data):
+        if data["to"] < data["from"]:
+            raise serializers.ValidationError({"to": ["Must not be earlier than from."]})
+        return data
+
+
+class KindTotalSerializer(serializers.Serializer):
+    amount = serializers.IntegerField()
+    count = serializers.IntegerField()
+
+
+class StatementTotalsSerializer(serializers.Serializer):
+    credit = KindTotalSerializer()
+    charge = KindTotalSerializer()
+
+
+class StatementOutputSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {
+            "seller": serializers.IntegerField(source="seller_id"),
+            "from": serializers.DateTimeField(source="start"),
+            "to": serializers.DateTimeField(source="end"),
+            "opening_balance": serializers.IntegerField(),
+            "closing_balance": serializers.IntegerField(),
+            "totals": StatementTotalsSerializer(),
+            "journal": serializers.SerializerMethodField(
+                help_text="The journal page of the same range."
+            ),
+        }
+
+    def get_journal(self, statement) -> str:
+        return self.context["journal_url"]

@@ -15,10 +15,10 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from payments.exceptions import AlreadyDecided, InsufficientBalance
+from payments.exceptions import AlreadyDecided, DuplicateReference, InsufficientBalance
 from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
 from sellers.models import Seller
 
@@ -164,8 +164,9 @@ WITH debited AS (
     DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance
     RETURNING phone_number
 ), charge AS (
-    INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at)
-    SELECT debited.id, phone.phone_number, %(amount)s, %(now)s FROM debited, phone
+    INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at, reference)
+    SELECT debited.id, phone.phone_number, %(amount)s, %(now)s, %(reference)s
+    FROM debited, phone
     RETURNING id
 ), journal_row AS (
     INSERT INTO payments_transaction
@@ -179,7 +180,7 @@ SELECT charge.id, journal_row.id, debited.balance FROM debited, charge, journal_
 
 
 def _charge_move_in_one_statement(
-    *, seller_id: int, phone_number: str, amount: int
+    *, seller_id: int, phone_number: str, amount: int, reference: str | None
 ) -> PhoneCharge | None:
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -191,6 +192,7 @@ def _charge_move_in_one_statement(
                 "amount": amount,
                 "now": now,
                 "kind": Transaction.Kind.CHARGE,
+                "reference": reference,
             },
         )
         moved = cursor.fetchone()
@@ -203,6 +205,7 @@ def _charge_move_in_one_statement(
         phone_account_id=phone_number,
         amount=amount,
         created_at=now,
+        reference=reference,
     )
     charge.transaction = Transaction(
         id=transaction_id,
@@ -217,14 +220,14 @@ def _charge_move_in_one_statement(
 
 
 def _charge_move_step_by_step(
-    *, seller_id: int, phone_number: str, amount: int
+    *, seller_id: int, phone_number: str, amount: int, reference: str | None
 ) -> PhoneCharge | None:
     balance_after = _seller_balance_add(seller_id, -amount)
     if balance_after is None:
         return None
     _phone_balance_add(phone_number, amount)
     charge = PhoneCharge.objects.create(
-        seller_id=seller_id, phone_account_id=phone_number, amount=amount
+        seller_id=seller_id, phone_account_id=phone_number, amount=amount, reference=reference
     )
     charge.transaction = Transaction.objects.create(
         seller_id=seller_id,
@@ -236,20 +239,45 @@ def _charge_move_step_by_step(
     return charge
 
 
-@transaction.atomic
-def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> PhoneCharge:
-    """Debit the seller and credit the phone, or raise ``InsufficientBalance``."""
+def _charge_with_reference(seller_id: int, reference: str | None) -> int | None:
+    if reference is None:
+        return None
+    return (
+        PhoneCharge.objects.filter(seller_id=seller_id, reference=reference)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def phone_charge_create(
+    *, seller_id: int, phone_number: str, amount: int, reference: str | None = None
+) -> PhoneCharge:
+    """Debit the seller and credit the phone, or raise ``InsufficientBalance``, or
+    ``DuplicateReference`` naming the seller's charge that already has ``reference``."""
     amount_validate(amount)
     phone_number = phone_number_normalize(phone_number)
+    existing = _charge_with_reference(seller_id, reference)
+    if existing is not None:
+        raise DuplicateReference(charge_id=existing)
     move = (
         _charge_move_in_one_statement
         if connection.vendor == "postgresql"
         else _charge_move_step_by_step
     )
-    charge = move(seller_id=seller_id, phone_number=phone_number, amount=amount)
-    if charge is None:
-        Seller.objects.get(pk=seller_id)  # an unknown seller is DoesNotExist, not a refusal
-        raise InsufficientBalance()
+    try:
+        with transaction.atomic():
+            charge = move(
+                seller_id=seller_id, phone_number=phone_number, amount=amount, reference=reference
+            )
+            if charge is None:
+                Seller.objects.get(pk=seller_id)  # an unknown seller is DoesNotExist, not a refusal
+                raise InsufficientBalance()
+    except IntegrityError:
+        # Another charge with this reference committed after our look-up.
+        existing = _charge_with_reference(seller_id, reference)
+        if existing is None:
+            raise
+        raise DuplicateReference(charge_id=existing) from None
     transaction.on_commit(
         lambda: logger.info("phone charge %s: seller %s -%s", charge.pk, seller_id, amount)
     )

@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from payments.api import (
     CreditRequestViewSet,
     PhoneChargeCreateApi,
+    StatementApi,
     TransactionExportApi,
     TransactionListApi,
 )
@@ -14,6 +15,7 @@ router.register("credit-requests", CreditRequestViewSet, basename="credit-reques
 urlpatterns = [
     path("phone-charge/", PhoneChargeCreateApi.as_view(), name="phone-charge"),
     path("transactions/", TransactionListApi.as_view(), name="transaction-list"),
+    path("statement/", StatementApi.as_view(), name="statement"),
     path("transactions/export.csv", TransactionExportApi.as_view(), name="transaction-export"),
     *router.urls,
 ]

@@ -1,14 +1,43 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenProxy
+from rest_framework.authtoken.models import Token
 
 from payments.selectors import sellers_with_totals
 from sellers.models import Seller
 
+User = get_user_model()
 # DRF's token admin shows every key in clear and lets staff mint a token for any
 # user, that is, spend any seller's balance. Tokens come only from logging in.
 admin.site.unregister(TokenProxy)
+admin.site.unregister(User)
+HIDDEN_TOKEN = f"{Token._meta.verbose_name.capitalize()}: (hidden)"
+
+
+def _hide_token_keys(deleted: list, keys: set[str]) -> list:
+    """The delete page's nested list of what goes, with each token's key hidden:
+    Django names every related row by its str(), and a token's is its key."""
+    return [
+        _hide_token_keys(item, keys)
+        if isinstance(item, list)
+        else HIDDEN_TOKEN
+        if any(key in item for key in keys)
+        else item
+        for item in deleted
+    ]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, except that deleting a user never shows its API token."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        keys = set(Token.objects.filter(user__in=objs).values_list("key", flat=True))
+        return _hide_token_keys(deleted, keys), model_count, perms_needed, protected
 
 
 @admin.register(Seller)

@@ -1,4 +1,10 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
@@ -11,8 +17,11 @@ from rest_framework.views import APIView
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
 from payledger_project.throttles import ClientAddressAuthRateThrottle
+from payments.selectors import seller_balance_before
+from payments.serializers import BalanceAtQuerySerializer
 from sellers.selectors import seller_list
 from sellers.serializers import (
+    SellerBalanceOutputSerializer,
     SellerOutputSerializer,
     SellerRegisterInputSerializer,
     TokenObtainInputSerializer,
@@ -38,8 +47,18 @@ from sellers.services import auth_token_revoke, seller_register
         ],
     ),
     me=extend_schema(
-        summary="The caller's own seller account",
-        responses={200: SellerOutputSerializer, **error_responses(401, 404)},
+        summary="The caller's own seller account (with ?at=, its balance at that instant)",
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description=(
+                    "RFC 3339 with an offset: answer the balance after every movement before"
+                    " this instant, from the journal's running balance."
+                ),
+            )
+        ],
+        responses={200: SellerBalanceOutputSerializer, **error_responses(400, 401, 404)},
     ),
 )
 class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -69,7 +88,14 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=False)
     def me(self, request: Request) -> Response:
         seller = get_object_or_404(self.get_queryset(), user=request.user)
-        return Response(self.get_serializer(seller).data)
+        answer = self.get_serializer(seller).data
+        if "at" in request.query_params:
+            at = BalanceAtQuerySerializer(data=request.query_params)
+            at.is_valid(raise_exception=True)
+            instant = at.validated_data["at"]
+            answer["balance"] = seller_balance_before(seller_id=seller.pk, instant=instant)
+            answer["at"] = at.data["at"]
+        return Response(answer)
 
 
 class TokenObtainApi(ObtainAuthToken):

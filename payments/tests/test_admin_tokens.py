@@ -21,6 +21,9 @@ class AdminTokenTests(TestCase):
         client_for(seller.user)
         phone_charge_create(seller_id=seller.pk, phone_number="+14155550123", amount=10)
         credit_request_create(seller=seller, amount=5)
+        # A user nothing protects, so its delete page lists what goes with it.
+        cls.deletable = User.objects.create_user(username="leaver", password=PASSWORD)
+        client_for(cls.deletable)
         cls.keys = list(Token.objects.values_list("key", flat=True))
 
     def setUp(self):
@@ -31,8 +34,8 @@ class AdminTokenTests(TestCase):
         for model in admin.site._registry:
             prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
             pages += [reverse(f"{prefix}_changelist"), reverse(f"{prefix}_add")]
-            for pk in model._default_manager.values_list("pk", flat=True)[:3]:
-                pages.append(reverse(f"{prefix}_change", args=[pk]))
+            for pk in model._default_manager.values_list("pk", flat=True):
+                pages += [reverse(f"{prefix}_{page}", args=[pk]) for page in ("change", "delete")]
         return pages
 
     def test_no_admin_page_shows_a_token_key(self):
@@ -43,6 +46,17 @@ class AdminTokenTests(TestCase):
             if any(key in self.client.get(page).content.decode() for key in self.keys)
         ]
         self.assertEqual(showing, [])
+
+    def test_deleting_users_in_bulk_asks_to_confirm_without_showing_token_keys(self):
+        page = self.client.post(
+            reverse("admin:auth_user_changelist"),
+            {
+                "action": "delete_selected",
+                "_selected_action": [self.deletable.pk],
+            },
+        )
+        self.assertContains(page, "Token: (hidden)")
+        self.assertFalse(any(key in page.content.decode() for key in self.keys))
 
     def test_the_admin_has_no_page_for_tokens(self):
         with self.assertRaises(NoReverseMatch):

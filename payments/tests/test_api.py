@@ -508,6 +508,7 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
                 "credit_request": None,
                 "phone_charge": self.second_charge_row.phone_charge_id,
                 "phone_number": OTHER_PHONE,
+                "reference": None,
             },
         )
 
@@ -525,6 +526,7 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
                 "credit_request": self.credit_request.pk,
                 "phone_charge": None,
                 "phone_number": None,
+                "reference": None,
             },
         )
 
