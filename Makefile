@@ -15,6 +15,8 @@ $(BIN)/.installed: requirements.txt
 
 install: $(BIN)/.installed
 
+# The developer's server: DEBUG on, plain HTTP, a development secret key.
+run: export DEBUG = true
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

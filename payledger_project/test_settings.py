@@ -1,6 +1,25 @@
-"""Settings for the test suite: the real ones, with a fast password hasher."""
+"""Settings for the test suite: production's, with what a test run needs.
 
-from payledger_project.settings import *  # noqa: F403
+The suite runs with no environment at all: it brings its own secret key and
+the production shape (DEBUG off), minus the HTTPS redirect the test client
+cannot follow and the static-file manifest only `collectstatic` writes.
+"""
+
+import os
+
+os.environ["DEBUG"] = "false"
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+
+from payledger_project.settings import *  # noqa: E402, F403
+
+SECURE_SSL_REDIRECT = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise serves the apps' static files as they are, as in development.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

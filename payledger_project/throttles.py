@@ -1,7 +1,7 @@
 """Rate limits, read from settings at request time so tests can override them."""
 
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
 
 class SettingsRateMixin:
@@ -17,7 +17,14 @@ class ChargeRateThrottle(SettingsRateMixin, UserRateThrottle):
     scope = "charge"
 
 
-class AnonymousAuthRateThrottle(SettingsRateMixin, AnonRateThrottle):
-    """Per-address limit on logging in and registering, against password guessing."""
+class AuthRateThrottle(SettingsRateMixin, SimpleRateThrottle):
+    """Per-address limit on logging in and registering, against password guessing.
+
+    Unlike DRF's AnonRateThrottle it counts every caller, token or not. The
+    address is the socket peer unless PROXY_COUNT declares proxies in front.
+    """
 
     scope = "anon_auth"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

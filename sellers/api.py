@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
-from payledger_project.throttles import AnonymousAuthRateThrottle
+from payledger_project.throttles import AuthRateThrottle
 from sellers.selectors import seller_list
 from sellers.serializers import (
     SellerOutputSerializer,
@@ -54,7 +54,7 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def get_throttles(self):
         if self.action == "create":
-            return [AnonymousAuthRateThrottle()]
+            return [AuthRateThrottle()]
         return super().get_throttles()
 
     def get_queryset(self):
@@ -93,7 +93,7 @@ class TokenObtainApi(ObtainAuthToken):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AnonymousAuthRateThrottle]
+    throttle_classes = [AuthRateThrottle]
     parser_classes = [JSONBodyParser]
     serializer_class = TokenObtainInputSerializer
 
