@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "sellers",
     "payments",
+    "payledger_project.ops",
 ]
 
 MIDDLEWARE = [
