@@ -146,6 +146,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     sqlite_path = Path(DATABASES["default"]["NAME"])
     DATABASES["default"]["TEST"] = {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))}
 
+# The cache holds the throttle counters. Without REDIS_URL it is each process's
+# memory, fine for one process; behind several gunicorn workers or hosts the
+# limits hold only with a shared cache. Short timeouts: when Redis is away the
+# throttles let requests through (payledger_project/throttles.py) rather than
+# make them wait.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "payledger",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -227,8 +243,7 @@ LOGGING = {
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))
 
 # Throttle rates ("N/second|minute|hour|day"). The counters live in the
-# default cache, which is per process: behind several workers, point CACHES
-# at a shared cache so the limits hold across them.
+# default cache: set REDIS_URL so the limits hold across workers and hosts.
 PAYLEDGER_THROTTLE_RATES = {
     "charge": os.environ.get("PAYLEDGER_CHARGE_RATE", "600/minute"),
     "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),

@@ -15,8 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import skipUnless
 
+import redis
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,7 +38,21 @@ from sellers.tests.factories import PASSWORD, seller_make
 ROOT = Path(settings.BASE_DIR)
 HOST = "pay.example.com"
 START_TIMEOUT = 60
+# Redis database 5 on this machine's Redis, for these tests only.
+REDIS_URL = "redis://127.0.0.1:6379/5"
+CHARGE_RATE = 10
+STORM = 30
 User = get_user_model()
+
+
+def redis_reachable() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+REDIS_UP = redis_reachable()
 
 
 def free_port() -> int:
@@ -174,6 +192,45 @@ class ProxiedSession(requests.Session):
         return response
 
 
+def charge_storm(server: Server, seller: Seller, **headers: str) -> list[tuple[int, str]]:
+    """STORM charges by one seller from 8 threads, each on a fresh connection.
+
+    Eight clients at once keep several gunicorn workers busy, so the charges
+    are spread across worker processes. Returns (status, error code) pairs.
+    """
+    token = Token.objects.create(user=seller.user).key
+
+    def charge(_) -> tuple[int, str]:
+        response = requests.post(
+            server.url("/api/payments/phone-charge/"),
+            json={"phone_number": "+14155550123", "amount": 1},
+            headers={"Authorization": f"Token {token}", **headers},
+        )
+        return response.status_code, response.json().get("code", "")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(charge, range(STORM)))
+
+
+def statuses_by_worker(server: Server, path: str, count: int) -> dict[int, Counter]:
+    """From gunicorn's access lines: which worker (pid) answered what, for ``path``."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            line
+            for line in server.log_lines()
+            if line["logger"] == "gunicorn.access" and line["path"] == path
+        ]
+        # A worker writes its access line just after it has sent the answer.
+        if len(lines) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    workers: dict[int, Counter] = {}
+    for line in lines:
+        workers.setdefault(line["pid"], Counter())[line["status"]] += 1
+    return workers
+
+
 def csrf_token(page: requests.Response) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
 
@@ -182,7 +239,12 @@ class BehindAProxyTests(ServerTestCase):
     """`make serve` behind one TLS-terminating proxy (PROXY_COUNT=1)."""
 
     command = ["make", "--no-print-directory", "serve", f"VENV={sys.prefix}"]
-    environment = {"PROXY_COUNT": "1", "WEB_CONCURRENCY": "2"}
+    environment = {
+        "PROXY_COUNT": "1",
+        "WEB_CONCURRENCY": "4",
+        "PAYLEDGER_CHARGE_RATE": f"{CHARGE_RATE}/minute",
+        **({"REDIS_URL": REDIS_URL} if REDIS_UP else {}),
+    }
 
     def test_plain_http_without_the_proxy_header_is_redirected_to_https(self):
         response = requests.get(
@@ -274,6 +336,58 @@ class BehindAProxyTests(ServerTestCase):
         after = session.get(self.url("/admin/"), allow_redirects=False)
         self.assertEqual(after.status_code, 302)
         self.assertIn("/admin/login/", after.headers["Location"])
+
+    @skipUnless(REDIS_UP, f"no Redis at {REDIS_URL}")
+    def test_the_charge_limit_holds_across_four_workers_with_redis(self):
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter("payledger:*throttle_*"):
+            client.delete(key)  # counters left by an earlier run for the same seller id
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller, Host=HOST, **{"X-Forwarded-Proto": "https"})
+
+        self.assertEqual(
+            Counter(results),
+            Counter({(201, ""): CHARGE_RATE, (429, "throttled"): STORM - CHARGE_RATE}),
+        )
+        workers = statuses_by_worker(self.server, "/api/payments/phone-charge/", STORM)
+        self.assertGreaterEqual(len(workers), 2, workers)
+        self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 1_000 - CHARGE_RATE)
+
+
+class WithoutRedisTests(ServerTestCase):
+    """Four workers, no REDIS_URL, no proxy declared, HTTPS redirect turned off."""
+
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+    environment = {
+        "WEB_CONCURRENCY": "4",
+        "PAYLEDGER_CHARGE_RATE": f"{CHARGE_RATE}/minute",
+        "SECURE_SSL_REDIRECT": "false",
+    }
+
+    def test_without_redis_each_worker_keeps_its_own_count_so_the_limit_multiplies(self):
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller)
+
+        # Each worker process counts in its own memory: every worker that served
+        # charges allowed up to the limit by itself, so together they let more
+        # than the documented limit through. That is why production sets REDIS_URL.
+        workers = statuses_by_worker(self.server, "/api/payments/phone-charge/", STORM)
+        self.assertGreaterEqual(len(workers), 2, workers)
+        for served in workers.values():
+            self.assertEqual(served[201], min(CHARGE_RATE, served.total()), workers)
+        charged = sum(1 for status, _ in results if status == 201)
+        self.assertEqual(charged, sum(served[201] for served in workers.values()))
+        self.assertGreater(charged, CHARGE_RATE)
+        self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 1_000 - charged)
+
+    def test_without_proxy_count_x_forwarded_proto_does_not_make_a_request_secure(self):
+        response = requests.get(
+            self.url("/api/schema/"), headers={"Host": HOST, "X-Forwarded-Proto": "https"}
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("Strict-Transport-Security", response.headers)
 
 
 class DatabaseDownTests(ServerTestCase):
