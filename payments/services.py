@@ -92,6 +92,14 @@ def credit_request_approve(
             credit_request.pk,
             seller.pk,
             credit_request.amount,
+            extra={
+                "seller": seller.pk,
+                "amount": credit_request.amount,
+                "transaction_id": credit_request.transaction.pk,
+                "kind": Transaction.Kind.CREDIT.value,
+                "credit_request": credit_request.pk,
+                "decision": CreditRequest.Status.APPROVED.value,
+            },
         )
     )
     return credit_request
@@ -130,6 +138,18 @@ def phone_charge_create(*, seller_id: int, phone_number: str, amount: int) -> Ph
         phone_charge=charge,
     )
     transaction.on_commit(
-        lambda: logger.info("phone charge %s: seller %s -%s", charge.pk, seller_id, amount)
+        lambda: logger.info(
+            "phone charge %s: seller %s -%s",
+            charge.pk,
+            seller_id,
+            amount,
+            extra={
+                "seller": seller_id,
+                "amount": amount,
+                "transaction_id": charge.transaction.pk,
+                "kind": Transaction.Kind.CHARGE.value,
+                "phone_charge": charge.pk,
+            },
+        )
     )
     return charge

@@ -1,8 +1,15 @@
 """Probes, request ids, logs and metrics through Django's test client."""
 
-from django.test import TestCase, override_settings
+import io
+import json
+import logging
+import uuid
+from contextlib import contextmanager
+
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 
+from payledger_project.ops.logs import formatter
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import PASSWORD, client_for, seller_make
 
@@ -74,3 +81,125 @@ class CacheOutageTests(TestCase):
             )
         self.assertEqual(response.status_code, 200)
         self.assertIn("token", response.json())
+
+
+@contextmanager
+def json_log_lines():
+    """The JSON lines production would write while the block runs, parsed."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+CHARGE = {"phone_number": "+14155550123", "amount": 25}
+
+
+class RequestIdTests(TestCase):
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.client = client_for(self.seller.user)
+
+    def charge(self, **headers):
+        with self.captureOnCommitCallbacks(execute=True):
+            return self.client.post(reverse("phone-charge"), CHARGE, format="json", **headers)
+
+    def test_a_well_formed_client_request_id_is_echoed(self):
+        response = self.charge(HTTP_X_REQUEST_ID="order-42.retry_1")
+        self.assertEqual(response["X-Request-ID"], "order-42.retry_1")
+
+    def test_an_unusable_client_request_id_is_replaced_by_a_uuid(self):
+        for supplied in ["", "has space", "semi;colon", "é", "x" * 129]:
+            with self.subTest(supplied=supplied):
+                response = self.client.get(reverse("seller-me"), HTTP_X_REQUEST_ID=supplied)
+                self.assertEqual(uuid.UUID(response["X-Request-ID"]).version, 4)
+
+    def test_a_request_without_one_gets_a_new_uuid_each_time(self):
+        first = self.client.get(reverse("seller-me"))["X-Request-ID"]
+        second = self.client.get(reverse("seller-me"))["X-Request-ID"]
+        self.assertNotEqual(first, second)
+        self.assertEqual(uuid.UUID(first).version, 4)
+
+    def test_errors_and_redirects_carry_one_too(self):
+        with self.subTest("404"):
+            response = self.client.get("/no/such/page/", HTTP_X_REQUEST_ID="lost-1")
+            self.assertEqual(response.status_code, 404)
+            self.assertEqual(response["X-Request-ID"], "lost-1")
+        with self.subTest("HTTPS redirect"), override_settings(SECURE_SSL_REDIRECT=True):
+            # A new client loads the middleware with the overridden setting.
+            response = self.client_class().get(reverse("seller-me"), HTTP_X_REQUEST_ID="plain-1")
+            self.assertEqual(response.status_code, 301)
+            self.assertEqual(response["X-Request-ID"], "plain-1")
+
+
+class LogLineTests(TransactionTestCase):
+    """Real commits, so the money line is written when it is in production: at commit,
+    while the request is being served."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.client = client_for(self.seller.user)
+
+    def charge(self, **headers):
+        return self.client.post(reverse("phone-charge"), CHARGE, format="json", **headers)
+
+    def test_every_line_written_while_serving_a_charge_carries_its_id(self):
+        with json_log_lines() as lines:
+            response = self.charge(HTTP_X_REQUEST_ID="charge-7")
+        self.assertEqual(response.status_code, 201)
+        self.assertTrue(lines)
+        self.assertEqual({line.get("request_id") for line in lines}, {"charge-7"}, lines)
+
+    def test_the_charge_is_logged_with_seller_amount_transaction_and_kind(self):
+        with json_log_lines() as lines:
+            response = self.charge(HTTP_X_REQUEST_ID="charge-8")
+        body = response.json()
+        [money] = [line for line in lines if line["logger"] == "payments.services"]
+        self.assertEqual(
+            {key: money[key] for key in ["seller", "amount", "transaction_id", "kind"]},
+            {
+                "seller": self.seller.pk,
+                "amount": 25,
+                "transaction_id": body["transaction_id"],
+                "kind": "charge",
+            },
+        )
+        self.assertEqual(money["level"], "info")
+        self.assertIn("timestamp", money)
+
+    def test_the_request_line_has_method_path_status_duration_and_user(self):
+        with json_log_lines() as lines:
+            self.charge(HTTP_X_REQUEST_ID="charge-9")
+        [finished] = [line for line in lines if line["message"] == "request_finished"]
+        self.assertEqual(finished["method"], "POST")
+        self.assertEqual(finished["path"], reverse("phone-charge"))
+        self.assertEqual(finished["status"], 201)
+        self.assertEqual(finished["user_id"], self.seller.user.pk)
+        self.assertGreater(finished["duration_ms"], 0)
+        self.assertEqual(list(finished)[:4], ["timestamp", "level", "logger", "message"])
+
+    def test_django_s_own_line_for_an_error_carries_the_id(self):
+        with json_log_lines() as lines:
+            self.client.get("/no/such/page/", HTTP_X_REQUEST_ID="lost-2")
+        [not_found] = [line for line in lines if line["logger"] == "django.request"]
+        self.assertEqual(not_found["request_id"], "lost-2")
+
+    def test_no_password_token_or_body_is_ever_logged(self):
+        token = self.client._credentials["HTTP_AUTHORIZATION"].split()[1]
+        with json_log_lines() as lines:
+            self.client.post(
+                reverse("api-token-auth"),
+                {"username": self.seller.user.username, "password": PASSWORD},
+                format="json",
+            )
+            self.charge()
+        written = json.dumps(lines)
+        for secret in [PASSWORD, token, "+14155550123"]:
+            self.assertNotIn(secret, written)

@@ -141,6 +141,19 @@ class Server:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_lines(self, wanted, count: int) -> list[dict]:
+        """The log lines ``wanted`` accepts, once there are ``count`` (or after 10 s).
+
+        A worker writes a request's lines as it answers, so they may come just
+        after the response does.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            lines = [line for line in self.log_lines() if wanted(line)]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
     def log_lines(self) -> list[dict]:
         """The JSON lines the server wrote (make's own echo lines are skipped)."""
         lines = []
@@ -196,15 +209,20 @@ def charge_storm(server: Server, seller: Seller, **headers: str) -> list[tuple[i
     """STORM charges by one seller from 8 threads, each on a fresh connection.
 
     Eight clients at once keep several gunicorn workers busy, so the charges
-    are spread across worker processes. Returns (status, error code) pairs.
+    are spread across worker processes. Each carries X-Request-ID
+    ``storm-<seller>-<n>``. Returns (status, error code) pairs.
     """
     token = Token.objects.create(user=seller.user).key
 
-    def charge(_) -> tuple[int, str]:
+    def charge(number: int) -> tuple[int, str]:
         response = requests.post(
             server.url("/api/payments/phone-charge/"),
             json={"phone_number": "+14155550123", "amount": 1},
-            headers={"Authorization": f"Token {token}", **headers},
+            headers={
+                "Authorization": f"Token {token}",
+                "X-Request-ID": f"storm-{seller.pk}-{number}",
+                **headers,
+            },
         )
         return response.status_code, response.json().get("code", "")
 
@@ -212,19 +230,15 @@ def charge_storm(server: Server, seller: Seller, **headers: str) -> list[tuple[i
         return list(pool.map(charge, range(STORM)))
 
 
-def statuses_by_worker(server: Server, path: str, count: int) -> dict[int, Counter]:
-    """From gunicorn's access lines: which worker (pid) answered what, for ``path``."""
-    deadline = time.monotonic() + 10
-    while True:
-        lines = [
-            line
-            for line in server.log_lines()
-            if line["logger"] == "gunicorn.access" and line["path"] == path
-        ]
-        # A worker writes its access line just after it has sent the answer.
-        if len(lines) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+def statuses_by_worker(server: Server, seller: Seller) -> dict[int, Counter]:
+    """From gunicorn's access lines: which worker (pid) answered what, in a storm."""
+    lines = server.wait_for_lines(
+        lambda line: (
+            line["logger"] == "gunicorn.access"
+            and line["request_id"].startswith(f"storm-{seller.pk}-")
+        ),
+        STORM,
+    )
     workers: dict[int, Counter] = {}
     for line in lines:
         workers.setdefault(line["pid"], Counter())[line["status"]] += 1
@@ -337,6 +351,50 @@ class BehindAProxyTests(ServerTestCase):
         self.assertEqual(after.status_code, 302)
         self.assertIn("/admin/login/", after.headers["Location"])
 
+    def test_a_request_id_is_echoed_and_on_every_json_line_of_its_charge(self):
+        seller = seller_make(balance=1_000)
+        token = Token.objects.create(user=seller.user)
+        response = ProxiedSession().post(
+            self.url("/api/payments/phone-charge/"),
+            json={"phone_number": "+14155550123", "amount": 40},
+            headers={"Authorization": f"Token {token.key}", "X-Request-ID": "prod-charge-1"},
+        )
+        self.assertEqual(response.status_code, 201, response.text)
+        self.assertEqual(response.headers["X-Request-ID"], "prod-charge-1")
+
+        lines = self.server.wait_for_lines(
+            lambda line: line.get("request_id") == "prod-charge-1", 3
+        )
+        by_logger = {line["logger"]: line for line in lines}
+        self.assertEqual(
+            set(by_logger),
+            {"payments.services", "django_structlog.middlewares.request", "gunicorn.access"},
+        )
+        money = by_logger["payments.services"]
+        self.assertEqual(
+            {key: money[key] for key in ["level", "seller", "amount", "transaction_id", "kind"]},
+            {
+                "level": "info",
+                "seller": seller.pk,
+                "amount": 40,
+                "transaction_id": response.json()["transaction_id"],
+                "kind": "charge",
+            },
+        )
+        finished = by_logger["django_structlog.middlewares.request"]
+        self.assertEqual(
+            {key: finished[key] for key in ["method", "path", "status", "user_id"]},
+            {
+                "method": "POST",
+                "path": "/api/payments/phone-charge/",
+                "status": 201,
+                "user_id": seller.user.pk,
+            },
+        )
+        for line in lines:
+            self.assertEqual(list(line)[:4], ["timestamp", "level", "logger", "message"])
+        self.assertNotIn(token.key, self.server.output())
+
     @skipUnless(REDIS_UP, f"no Redis at {REDIS_URL}")
     def test_the_charge_limit_holds_across_four_workers_with_redis(self):
         client = redis.Redis.from_url(REDIS_URL)
@@ -350,7 +408,7 @@ class BehindAProxyTests(ServerTestCase):
             Counter(results),
             Counter({(201, ""): CHARGE_RATE, (429, "throttled"): STORM - CHARGE_RATE}),
         )
-        workers = statuses_by_worker(self.server, "/api/payments/phone-charge/", STORM)
+        workers = statuses_by_worker(self.server, seller)
         self.assertGreaterEqual(len(workers), 2, workers)
         self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 1_000 - CHARGE_RATE)
 
@@ -373,7 +431,7 @@ class WithoutRedisTests(ServerTestCase):
         # Each worker process counts in its own memory: every worker that served
         # charges allowed up to the limit by itself, so together they let more
         # than the documented limit through. That is why production sets REDIS_URL.
-        workers = statuses_by_worker(self.server, "/api/payments/phone-charge/", STORM)
+        workers = statuses_by_worker(self.server, seller)
         self.assertGreaterEqual(len(workers), 2, workers)
         for served in workers.values():
             self.assertEqual(served[201], min(CHARGE_RATE, served.total()), workers)
