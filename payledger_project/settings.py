@@ -93,12 +93,15 @@ INSTALLED_APPS = [
     "sellers",
     "payments",
     "django_structlog",
+    "django_prometheus",
     "payledger_project.ops",
 ]
 
 MIDDLEWARE = [
     # First, so that every response carries X-Request-ID and is logged.
     "django_structlog.middlewares.RequestMiddleware",
+    # Prometheus: counts and times every request (ops/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "payledger_project.urls"
@@ -251,6 +255,9 @@ except ValueError as error:
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False
+
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))

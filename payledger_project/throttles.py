@@ -18,6 +18,8 @@ from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
+from payledger_project.ops.metrics import THROTTLE_CACHE_ERRORS
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,6 +44,7 @@ class CountingRateThrottle(SimpleRateThrottle):
             logger.error(
                 "throttle %s not applied: the cache is unavailable", self.scope, exc_info=True
             )
+            THROTTLE_CACHE_ERRORS.inc()
             return True
 
     def _count(self) -> int:

@@ -111,6 +111,18 @@ def credit_request_reject(*, credit_request_id: int, decided_by: AbstractBaseUse
     _credit_request_decide(
         credit_request, status=CreditRequest.Status.REJECTED, decided_by=decided_by
     )
+    transaction.on_commit(
+        lambda: logger.info(
+            "credit request %s rejected: seller %s",
+            credit_request.pk,
+            credit_request.seller_id,
+            extra={
+                "seller": credit_request.seller_id,
+                "credit_request": credit_request.pk,
+                "decision": CreditRequest.Status.REJECTED.value,
+            },
+        )
+    )
     return credit_request
 
 

@@ -113,11 +113,15 @@ def logging_configure(*, log_format: str, level: str) -> dict:
                 "formatter": "line",
                 "level": level,
             },
+            "business_metrics": {"class": "payledger_project.ops.metrics.BusinessMetricsHandler"},
         },
         "root": {"handlers": ["stdout"], "level": min(logging.INFO, _level_number(level))},
         "loggers": {
             # Django's own console handler would write its lines a second time.
             "django": {"handlers": [], "level": "INFO", "propagate": True},
+            # Counts money movements for /metrics (ops/metrics.py), and passes
+            # the records on to stdout.
+            "payments.services": {"handlers": ["business_metrics"], "level": "INFO"},
         },
     }
 

@@ -6,12 +6,20 @@ import logging
 import uuid
 from contextlib import contextmanager
 
+from django.db import transaction
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
+from prometheus_client import REGISTRY
 
 from payledger_project.ops.logs import formatter
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    credit_request_reject,
+    phone_charge_create,
+)
 from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import PASSWORD, client_for, seller_make
+from sellers.tests.factories import PASSWORD, client_for, seller_make, staff_make
 
 STRICT_RATES = {"charge": "1/minute", "anon_auth": "1/minute"}
 
@@ -203,3 +211,93 @@ class LogLineTests(TransactionTestCase):
         written = json.dumps(lines)
         for secret in [PASSWORD, token, "+14155550123"]:
             self.assertNotIn(secret, written)
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class MetricsEndpointTests(TestCase):
+    def test_without_a_configured_token_there_is_no_metrics_page(self):
+        response = self.client.get(reverse("metrics"), HTTP_AUTHORIZATION="Bearer ")
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json()["code"], "not_found")
+
+    @override_settings(METRICS_TOKEN="scrape-secret")
+    def test_the_token_is_required(self):
+        for header in [None, "Bearer wrong", "scrape-secret", "Token scrape-secret"]:
+            with self.subTest(header=header):
+                extra = {"HTTP_AUTHORIZATION": header} if header else {}
+                self.assertEqual(self.client.get(reverse("metrics"), **extra).status_code, 404)
+
+    @override_settings(METRICS_TOKEN="scrape-secret")
+    def test_with_the_token_it_is_prometheus_text_with_requests_by_view_method_and_status(self):
+        self.client.get(reverse("healthz"))
+        response = self.client.get(reverse("metrics"), HTTP_AUTHORIZATION="Bearer scrape-secret")
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response["Content-Type"].startswith("text/plain"))
+        text = response.content.decode()
+        self.assertIn(
+            'django_http_responses_total_by_status_view_method_total{method="GET",'
+            'status="200",view="healthz"}',
+            text,
+        )
+        self.assertIn("django_http_requests_latency_seconds_by_view_method_bucket", text)
+        self.assertIn("payledger_phone_charges_total", text)
+
+
+class BusinessMetricsTests(TransactionTestCase):
+    """Counted after commit: a movement that rolls back is never counted."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.client = client_for(self.seller.user)
+
+    def test_a_committed_charge_counts_once_with_its_amount(self):
+        charges, amount = (
+            sample("payledger_phone_charges_total"),
+            sample("payledger_phone_charged_amount_total"),
+        )
+        response = self.client.post(reverse("phone-charge"), CHARGE, format="json")
+        self.assertEqual(response.status_code, 201)
+        self.assertEqual(sample("payledger_phone_charges_total"), charges + 1)
+        self.assertEqual(sample("payledger_phone_charged_amount_total"), amount + 25)
+
+    def test_a_charge_rolled_back_after_the_service_returned_is_not_counted(self):
+        charges = sample("payledger_phone_charges_total")
+        with self.assertRaises(RuntimeError), transaction.atomic():
+            phone_charge_create(seller_id=self.seller.pk, phone_number="+14155550123", amount=5)
+            raise RuntimeError("the caller's transaction fails")
+        self.assertEqual(sample("payledger_phone_charges_total"), charges)
+
+    def test_a_refusal_is_counted_by_its_code_and_no_charge_is(self):
+        charges = sample("payledger_phone_charges_total")
+        refusals = sample("payledger_api_refusals_total", code="insufficient_balance")
+        response = self.client.post(
+            reverse("phone-charge"), {**CHARGE, "amount": 5_000}, format="json"
+        )
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(
+            sample("payledger_api_refusals_total", code="insufficient_balance"), refusals + 1
+        )
+        self.assertEqual(sample("payledger_phone_charges_total"), charges)
+
+    def test_credit_decisions_are_counted_by_decision(self):
+        approved = sample("payledger_credit_requests_decided_total", decision="approved")
+        rejected = sample("payledger_credit_requests_decided_total", decision="rejected")
+        credited = sample("payledger_credited_amount_total")
+        staff = staff_make()
+        for decide, amount in [
+            (credit_request_approve, 300),
+            (credit_request_reject, 400),
+            (credit_request_reject, 500),
+        ]:
+            credit_request = credit_request_create(seller=self.seller, amount=amount)
+            decide(credit_request_id=credit_request.pk, decided_by=staff)
+        self.assertEqual(
+            sample("payledger_credit_requests_decided_total", decision="approved"), approved + 1
+        )
+        self.assertEqual(
+            sample("payledger_credit_requests_decided_total", decision="rejected"), rejected + 2
+        )
+        self.assertEqual(sample("payledger_credited_amount_total"), credited + 300)

@@ -28,6 +28,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import TransactionTestCase
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
 from payments.models import CreditRequest
@@ -42,6 +43,7 @@ START_TIMEOUT = 60
 REDIS_URL = "redis://127.0.0.1:6379/5"
 CHARGE_RATE = 10
 STORM = 30
+METRICS_TOKEN = "scrape-" + "x" * 32
 User = get_user_model()
 
 
@@ -205,8 +207,10 @@ class ProxiedSession(requests.Session):
         return response
 
 
-def charge_storm(server: Server, seller: Seller, **headers: str) -> list[tuple[int, str]]:
-    """STORM charges by one seller from 8 threads, each on a fresh connection.
+def charge_storm(
+    server: Server, seller: Seller, count: int = STORM, **headers: str
+) -> list[tuple[int, str]]:
+    """``count`` charges of 1 by one seller from 8 threads, each on a fresh connection.
 
     Eight clients at once keep several gunicorn workers busy, so the charges
     are spread across worker processes. Each carries X-Request-ID
@@ -227,17 +231,17 @@ def charge_storm(server: Server, seller: Seller, **headers: str) -> list[tuple[i
         return response.status_code, response.json().get("code", "")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(charge, range(STORM)))
+        return list(pool.map(charge, range(count)))
 
 
-def statuses_by_worker(server: Server, seller: Seller) -> dict[int, Counter]:
+def statuses_by_worker(server: Server, seller: Seller, count: int = STORM) -> dict[int, Counter]:
     """From gunicorn's access lines: which worker (pid) answered what, in a storm."""
+    prefix = f"storm-{seller.pk}-"
     lines = server.wait_for_lines(
         lambda line: (
-            line["logger"] == "gunicorn.access"
-            and line["request_id"].startswith(f"storm-{seller.pk}-")
+            line["logger"] == "gunicorn.access" and (line["request_id"] or "").startswith(prefix)
         ),
-        STORM,
+        count,
     )
     workers: dict[int, Counter] = {}
     for line in lines:
@@ -257,8 +261,46 @@ class BehindAProxyTests(ServerTestCase):
         "PROXY_COUNT": "1",
         "WEB_CONCURRENCY": "4",
         "PAYLEDGER_CHARGE_RATE": f"{CHARGE_RATE}/minute",
+        "METRICS_TOKEN": METRICS_TOKEN,
         **({"REDIS_URL": REDIS_URL} if REDIS_UP else {}),
     }
+
+    def scrape(self) -> dict[tuple, float]:
+        response = requests.get(
+            self.url("/metrics"), headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        self.assertEqual(response.status_code, 200)
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
+
+    def test_metrics_need_the_token(self):
+        for headers in [{}, {"Authorization": "Bearer not-the-token"}]:
+            with self.subTest(headers=headers):
+                response = requests.get(self.url("/metrics"), headers=headers)
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(response.json()["code"], "not_found")
+
+    def test_metrics_add_up_the_charges_of_every_worker(self):
+        charges = ("payledger_phone_charges_total", ())
+        amount = ("payledger_phone_charged_amount_total", ())
+        answered = (
+            "django_http_responses_total_by_status_view_method_total",
+            (("method", "POST"), ("status", "201"), ("view", "phone-charge")),
+        )
+        before = self.scrape()
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller, 8, Host=HOST, **{"X-Forwarded-Proto": "https"})
+
+        self.assertEqual(Counter(results), Counter({(201, ""): 8}))
+        self.assertGreaterEqual(len(statuses_by_worker(self.server, seller, 8)), 2)
+        after = self.scrape()
+        for key in [charges, amount, answered]:
+            with self.subTest(key[0]):
+                self.assertEqual(after.get(key, 0) - before.get(key, 0), 8)
 
     def test_plain_http_without_the_proxy_header_is_redirected_to_https(self):
         response = requests.get(
