@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo test lint format schema bench
+.PHONY: install run serve demo test lint format schema bench
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,17 @@ $(BIN)/.installed: requirements.txt
 
 install: $(BIN)/.installed
 
+# The developer's server: DEBUG on, plain HTTP, a development secret key.
+run: export DEBUG = true
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: the environment (see README, "Configuration") says the rest.
+serve: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput
+	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 # Demo data for a developer's database: known passwords, so DEBUG only.
 demo: install

@@ -104,7 +104,7 @@ class Gunicorn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(self.url, timeout=1)
+                requests.get(self.url, timeout=1, allow_redirects=False)
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)

@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from payledger_project.ops.metrics import refusal_count
+
 
 class DomainError(Exception):
     """A refused business operation; services raise it, the handler renders it."""
@@ -84,6 +86,7 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
+        refusal_count(exc.code)
         return Response(
             {"code": exc.code, "message": exc.message, **exc.details}, status=exc.status_code
         )
@@ -100,6 +103,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(exc)
+        refusal_count(str(response.data["code"]))
     return response
 
 

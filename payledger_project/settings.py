@@ -4,11 +4,14 @@ The environment is read here and nowhere else; production differs from a
 developer's machine only by its environment variables.
 """
 
+import logging
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from payledger_project.ops.logs import logging_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,7 +23,19 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
+
+
+# Production is the default; `make run` opts into DEBUG on a developer's machine.
+DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -28,11 +43,40 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-never-use-in-production"
 
-ALLOWED_HOSTS = [
-    host.strip()
-    for host in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
-    if host.strip()
-]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+
+def _https_origin(host: str) -> str:
+    # ".example.com" in ALLOWED_HOSTS means the domain and its subdomains.
+    return f"https://*{host}" if host.startswith(".") else f"https://{host}"
+
+
+# The admin's forms are posted from the site itself, served over HTTPS.
+CSRF_TRUSTED_ORIGINS = [_https_origin(host) for host in ALLOWED_HOSTS if host != "*"] + env_list(
+    "CSRF_TRUSTED_ORIGINS"
+)
+
+# How many reverse proxies stand in front of the service. With none (the
+# default) no forwarding header is trusted: the client address is the socket
+# peer and X-Forwarded-Proto is ignored. With N, the client address is the Nth
+# entry from the right of X-Forwarded-For (the one the outermost proxy wrote)
+# and "X-Forwarded-Proto: https", which the outermost proxy must set, not
+# append to, marks the request secure.
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
+if PROXY_COUNT < 0:
+    raise ImproperlyConfigured("PROXY_COUNT must be 0 or more.")
+if PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# HTTPS only, unless DEBUG: plain-HTTP requests are redirected, except the
+# probes and the metrics scraper, which talk to the app server directly.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,9 +92,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "sellers",
     "payments",
+    "django_structlog",
+    "django_prometheus",
+    "payledger_project.ops",
 ]
 
 MIDDLEWARE = [
+    # First, so that every response carries X-Request-ID and is logged.
+    "django_structlog.middlewares.RequestMiddleware",
+    # Prometheus: counts and times every request (ops/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "payledger_project.urls"
@@ -93,7 +145,8 @@ SQLITE_OPTIONS = {
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        # Persistent connections: on PostgreSQL they nearly double charge throughput.
+        conn_max_age=env_int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -101,8 +154,8 @@ DATABASES = {
 # most this long, then answers 503 try_again with nothing changed. Operator
 # commands run through manage.py (migrate, verify_ledger) are not bound: manage.py
 # sets both to 0 (no limit) for them.
-PAYLEDGER_LOCK_TIMEOUT_MS = int(os.environ.get("PAYLEDGER_LOCK_TIMEOUT_MS", "5000"))
-PAYLEDGER_STATEMENT_TIMEOUT_MS = int(os.environ.get("PAYLEDGER_STATEMENT_TIMEOUT_MS", "15000"))
+PAYLEDGER_LOCK_TIMEOUT_MS = env_int("PAYLEDGER_LOCK_TIMEOUT_MS", 5000)
+PAYLEDGER_STATEMENT_TIMEOUT_MS = env_int("PAYLEDGER_STATEMENT_TIMEOUT_MS", 15000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Sent in the connection's startup packet: no extra round trip per connection.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
@@ -115,6 +168,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # table locks that ignore the busy timeout, which breaks threaded tests.
     sqlite_path = Path(DATABASES["default"]["NAME"])
     DATABASES["default"]["TEST"] = {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))}
+
+# The cache holds the throttle counters. Without REDIS_URL it is each process's
+# memory, fine for one process; behind several gunicorn workers or hosts the
+# limits hold only with a shared cache. Short timeouts: when Redis is away the
+# throttles let requests through (payledger_project/throttles.py) rather than
+# make them wait.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "payledger",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -143,17 +212,10 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "payledger_project.pagination.PagePagination",
     "EXCEPTION_HANDLER": "payledger_project.exceptions.api_exception_handler",
+    # Client addresses for the throttles: see PROXY_COUNT.
+    "NUM_PROXIES": PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-
-# Reverse proxies in front of the service. 0: the client is the socket peer and
-# X-Forwarded-For / X-Forwarded-Proto are ignored (a client could forge them).
-# N >= 1: the client is the Nth address from the right of X-Forwarded-For, and
-# X-Forwarded-Proto: https (set by the proxy) marks the request secure.
-PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
-REST_FRAMEWORK["NUM_PROXIES"] = PROXY_COUNT
-if PROXY_COUNT:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayLedger API",
@@ -181,34 +243,40 @@ PAYLEDGER_PHONE_REGION = os.environ.get("PAYLEDGER_PHONE_REGION", "US")
 if not DEBUG:
     # In production the admin's static files are served by WhiteNoise from
     # STATIC_ROOT (run `manage.py collectstatic`); runserver serves them in DEBUG.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    # Every money movement is logged at INFO after its commit.
-    "loggers": {
-        "payments": {
-            "handlers": ["console"],
-            "level": os.environ.get("PAYLEDGER_LOG_LEVEL", "INFO"),
-        }
-    },
-}
+# Logs: JSON lines on stdout in production, readable lines for a developer
+# (payledger_project/ops/logs.py). PAYLEDGER_LOG_LEVEL is the lowest level
+# written; at INFO that is one line per request and one per money movement.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+try:
+    LOGGING = logging_configure(
+        log_format=LOG_FORMAT, level=os.environ.get("PAYLEDGER_LOG_LEVEL", "INFO")
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
+# django-structlog: one line per request, when it finishes; no client address
+# from ipware, which would believe X-Forwarded-For (gunicorn's access line has
+# the socket peer); X-Request-ID is checked by ops/request_id.py.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False
+
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))
 
 # Throttle rates ("N/second|minute|hour|day"). The counters live in the
-# default cache, which is per process: behind several workers, point CACHES
-# at a shared cache so the limits hold across them.
+# default cache: set REDIS_URL so the limits hold across workers and hosts.
 PAYLEDGER_THROTTLE_RATES = {
     "charge": os.environ.get("PAYLEDGER_CHARGE_RATE", "600/minute"),
     "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),

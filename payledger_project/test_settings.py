@@ -1,7 +1,27 @@
-"""Settings for the test suite (pytest, and `python manage.py test`): the real ones,
-with a fast password hasher and empty caches before every test."""
+"""Settings for the test suite (pytest, and `python manage.py test`): production's,
+with what a test run needs.
 
-from payledger_project.settings import *  # noqa: F403
+The suite runs with no environment at all: it brings its own secret key and
+the production shape (DEBUG off), minus the HTTPS redirect the test client
+cannot follow and the static-file manifest only `collectstatic` writes. Every
+test starts with empty caches (see test_runner.py).
+"""
+
+import os
+
+os.environ["DEBUG"] = "false"
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+
+from payledger_project.settings import *  # noqa: E402, F403
+
+SECURE_SSL_REDIRECT = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise serves the apps' static files as they are, as in development.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -10,5 +30,6 @@ TEST_RUNNER = "payledger_project.test_runner.CacheIsolatingRunner"
 # Suites that hammer the API must not be throttled; throttle tests override these.
 PAYLEDGER_THROTTLE_RATES = {"charge": "1000000/minute", "anon_auth": "1000000/minute"}
 
-# Keep test output to failures: the money movements are logged at INFO.
-LOGGING["loggers"]["payments"]["level"] = "WARNING"  # noqa: F405
+# Keep test output to failures: every request and money movement is logged
+# at INFO. Loggers still pass INFO on, to the tests that read the lines.
+LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405

@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sellers.api import LogoutApi, TokenObtainApi
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="docs"), name="home"),
+    path("", include("payledger_project.ops.urls")),
     path("admin/", admin.site.urls),
     path("api-token-auth/", TokenObtainApi.as_view(), name="api-token-auth"),
     path("api/auth/logout/", LogoutApi.as_view(), name="logout"),

@@ -111,7 +111,7 @@ def credit_request_approve(
     _credit_request_decide(
         credit_request, status=CreditRequest.Status.APPROVED, decided_by=decided_by
     )
-    Transaction.objects.create(
+    journal_row = Transaction.objects.create(
         seller_id=seller_id,
         kind=Transaction.Kind.CREDIT,
         amount=credit_request.amount,
@@ -124,6 +124,14 @@ def credit_request_approve(
             credit_request.pk,
             seller_id,
             credit_request.amount,
+            extra={
+                "seller": seller_id,
+                "amount": credit_request.amount,
+                "transaction_id": journal_row.pk,
+                "kind": Transaction.Kind.CREDIT.value,
+                "credit_request": credit_request.pk,
+                "decision": CreditRequest.Status.APPROVED.value,
+            },
         )
     )
     return credit_request
@@ -144,6 +152,18 @@ def credit_request_reject(
         status=CreditRequest.Status.REJECTED,
         decided_by=decided_by,
         rejection_reason=reason or None,
+    )
+    transaction.on_commit(
+        lambda: logger.info(
+            "credit request %s rejected: seller %s",
+            credit_request.pk,
+            credit_request.seller_id,
+            extra={
+                "seller": credit_request.seller_id,
+                "credit_request": credit_request.pk,
+                "decision": CreditRequest.Status.REJECTED.value,
+            },
+        )
     )
     return credit_request
 
@@ -279,6 +299,18 @@ def phone_charge_create(
             raise
         raise DuplicateReference(charge_id=existing) from None
     transaction.on_commit(
-        lambda: logger.info("phone charge %s: seller %s -%s", charge.pk, seller_id, amount)
+        lambda: logger.info(
+            "phone charge %s: seller %s -%s",
+            charge.pk,
+            seller_id,
+            amount,
+            extra={
+                "seller": seller_id,
+                "amount": amount,
+                "transaction_id": charge.transaction.pk,
+                "kind": Transaction.Kind.CHARGE.value,
+                "phone_charge": charge.pk,
+            },
+        )
     )
     return charge

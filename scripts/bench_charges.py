@@ -25,15 +25,17 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def server_environment(database_url: str) -> dict[str, str]:
+def server_environment(database_url: str, log_level: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         "SECRET_KEY": "benchmark-only-secret-key",
+        # Plain HTTP on loopback, as behind the TLS-terminating proxy.
+        "SECURE_SSL_REDIRECT": "false",
         "PAYLEDGER_CHARGE_RATE": "100000000/minute",
         "PAYLEDGER_ANON_AUTH_RATE": "100000000/minute",
-        "PAYLEDGER_LOG_LEVEL": "WARNING",
+        "PAYLEDGER_LOG_LEVEL": log_level,
     }
 
 
@@ -60,11 +62,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--log-level", default="WARNING", help="PAYLEDGER_LOG_LEVEL of the server")
     options = parser.parse_args()
 
     scratch = tempfile.mkdtemp(prefix="payledger-bench-")
     database_url = os.environ.get("DATABASE_URL", f"sqlite:///{scratch}/bench.sqlite3")
-    env = server_environment(database_url)
+    env = server_environment(database_url, options.log_level)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
     # Each seller can afford exactly its share of the charges, so the run also
@@ -73,14 +76,18 @@ def main() -> None:
     output = manage(env, "shell", "-c", SETUP.format(sellers=options.sellers, balance=per_seller))
     tokens = [line for line in output.split() if len(line) == 40]
 
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "payledger_project.wsgi",
-            "--bind", f"127.0.0.1:{options.port}", "--workers", str(options.workers),
-            "--threads", str(options.threads), "--log-level", "warning",
-        ],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    # gunicorn.conf.py (read from the project root) as in production, with the
+    # workers and threads asked for; its JSON lines go to a file, not the terminal.
+    server_log = Path(scratch) / "server.log"
+    with open(server_log, "wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                "--bind", f"127.0.0.1:{options.port}", "--workers", str(options.workers),
+                "--threads", str(options.threads), "--log-level", "warning",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{options.port}/api/payments/phone-charge/"
     phones = [f"+1415555{number:04d}" for number in range(1000, 1000 + options.phones)]
     try:
@@ -132,6 +139,7 @@ def main() -> None:
         f"  p99 {p99:.1f}  max {latencies[-1]:.1f}"
     )
     print(f"verify_ledger       {(ledger.stdout or ledger.stderr).strip()}")
+    print(f"server log          {server_log}")
     sys.exit(0 if ledger.returncode == 0 and statuses == {201: options.charges} else 1)
 
 

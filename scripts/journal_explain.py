@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
+# A developer's measurement on a scratch database, not a production process.
+os.environ.setdefault("DEBUG", "true")
 
 import django  # noqa: E402
 

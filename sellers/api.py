@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
-from payledger_project.throttles import ClientAddressAuthRateThrottle
+from payledger_project.throttles import AuthRateThrottle
 from payments.selectors import seller_balance_before
 from payments.serializers import BalanceAtQuerySerializer
 from sellers.selectors import seller_list
@@ -73,7 +73,7 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def get_throttles(self):
         if self.action == "create":
-            return [ClientAddressAuthRateThrottle()]
+            return [AuthRateThrottle()]
         return super().get_throttles()
 
     def get_queryset(self):
@@ -119,7 +119,7 @@ class TokenObtainApi(ObtainAuthToken):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ClientAddressAuthRateThrottle]
+    throttle_classes = [AuthRateThrottle]
     parser_classes = [JSONBodyParser]
     serializer_class = TokenObtainInputSerializer
 

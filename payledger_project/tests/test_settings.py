@@ -1,3 +1,4 @@
+import json
 import os
 import sqlite3
 import subprocess
@@ -5,17 +6,22 @@ import sys
 from unittest import skipUnless
 
 from django.conf import settings
+from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import SimpleTestCase, TestCase
 
 SETUP = "import django; django.setup(); print('started')"
+SHOW = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps({{name: getattr(settings, name, None) for name in {names!r}}}))"
+)
 
 
-def start_django(**environment: str) -> subprocess.CompletedProcess:
+def start_django(*, code: str = SETUP, **environment: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
     env.update(DJANGO_SETTINGS_MODULE="payledger_project.settings", **environment)
     return subprocess.run(
-        [sys.executable, "-c", SETUP],
+        [sys.executable, "-c", code],
         env=env,
         cwd=settings.BASE_DIR,
         capture_output=True,
@@ -29,10 +35,84 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("SECRET_KEY must be set", result.stderr)
 
+    def test_production_passes_the_deployment_checklist_with_no_warnings(self):
+        environment = {
+            "PATH": os.environ["PATH"],
+            "DEBUG": "false",
+            "SECRET_KEY": get_random_secret_key(),
+            "ALLOWED_HOSTS": "pay.example.com",
+        }
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            env=environment,
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("System check identified no issues", result.stdout)
+
     def test_production_starts_with_a_secret_key(self):
         result = start_django(DEBUG="false", SECRET_KEY="a-real-secret")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("started", result.stdout)
+
+
+def production_settings(*names: str, **environment: str) -> dict:
+    """The named settings as production computes them from ``environment``."""
+    environment = {"DEBUG": "false", "SECRET_KEY": "s" * 50, **environment}
+    result = start_django(code=SHOW.format(names=names), **environment)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class SecuritySettingsTests(SimpleTestCase):
+    def test_production_is_https_only_by_default(self):
+        values = production_settings(
+            "DEBUG",
+            "SECURE_SSL_REDIRECT",
+            "SECURE_HSTS_SECONDS",
+            "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE",
+            "DATABASES",
+        )
+        self.assertIs(values["DEBUG"], False)
+        self.assertIs(values["SECURE_SSL_REDIRECT"], True)
+        self.assertEqual(values["SECURE_HSTS_SECONDS"], 31_536_000)
+        self.assertIs(values["SESSION_COOKIE_SECURE"], True)
+        self.assertIs(values["CSRF_COOKIE_SECURE"], True)
+        self.assertEqual(values["DATABASES"]["default"]["CONN_MAX_AGE"], 60)
+
+    def test_debug_is_what_a_developer_opts_into(self):
+        values = production_settings(
+            "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", DEBUG="true"
+        )
+        self.assertEqual(
+            values, {"DEBUG": True, "SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0}
+        )
+
+    def test_csrf_trusts_the_https_origin_of_each_allowed_host_and_the_extra_ones(self):
+        values = production_settings(
+            "CSRF_TRUSTED_ORIGINS",
+            ALLOWED_HOSTS="pay.example.com,.example.org",
+            CSRF_TRUSTED_ORIGINS="https://ops.example.net",
+        )
+        self.assertEqual(
+            values["CSRF_TRUSTED_ORIGINS"],
+            ["https://pay.example.com", "https://*.example.org", "https://ops.example.net"],
+        )
+
+
+class ProxySettingsTests(SimpleTestCase):
+    def test_no_forwarding_header_is_trusted_by_default(self):
+        values = production_settings("REST_FRAMEWORK", "SECURE_PROXY_SSL_HEADER")
+        self.assertEqual(values["REST_FRAMEWORK"]["NUM_PROXIES"], 0)
+        self.assertIsNone(values["SECURE_PROXY_SSL_HEADER"])
+
+    def test_one_proxy_means_the_last_forwarded_address_and_its_proto_are_trusted(self):
+        values = production_settings("REST_FRAMEWORK", "SECURE_PROXY_SSL_HEADER", PROXY_COUNT="1")
+        self.assertEqual(values["REST_FRAMEWORK"]["NUM_PROXIES"], 1)
+        self.assertEqual(values["SECURE_PROXY_SSL_HEADER"], ["HTTP_X_FORWARDED_PROTO", "https"])
 
 
 @skipUnless(connection.vendor == "sqlite", "SQLite settings")

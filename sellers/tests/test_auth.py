@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.test import TestCase, override_settings
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -55,6 +56,73 @@ class ThrottleTests(TestCase):
                 content_type="application/json",
             )
         self.assertEqual(response.status_code, 429)
+
+    def test_a_forged_x_forwarded_for_does_not_escape_the_login_limit(self):
+        # No proxy is declared (PROXY_COUNT=0): the address is the socket peer,
+        # whatever the client writes in X-Forwarded-For.
+        credentials = {"username": "nobody", "password": "wrong"}
+        statuses = [
+            self.client.post(
+                reverse("api-token-auth"),
+                credentials,
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+            ).status_code
+            for n in range(3)
+        ]
+        self.assertEqual(statuses, [400, 400, 429])
+
+    def test_a_forged_x_forwarded_for_does_not_escape_the_registration_limit(self):
+        statuses = [
+            self.client.post(
+                reverse("seller-list"),
+                {"username": f"forged{n}", "password": PASSWORD, "name": "Forged"},
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+            ).status_code
+            for n in range(3)
+        ]
+        self.assertEqual(statuses, [201, 201, 429])
+
+    @override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1})
+    def test_behind_one_proxy_the_client_is_the_address_the_proxy_appended(self):
+        credentials = {"username": "nobody", "password": "wrong"}
+
+        def login(forwarded_for: str) -> int:
+            return self.client.post(
+                reverse("api-token-auth"),
+                credentials,
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=forwarded_for,
+            ).status_code
+
+        # Whatever the client puts before it, the proxy's entry is the last one.
+        self.assertEqual(login("10.0.0.1, 203.0.113.7"), 400)
+        self.assertEqual(login("10.0.0.2, 203.0.113.7"), 400)
+        self.assertEqual(login("10.0.0.3, 203.0.113.7"), 429)
+        self.assertEqual(login("10.0.0.3, 203.0.113.8"), 400)
+
+    def test_registration_is_limited_per_address_even_with_a_token(self):
+        client = client_for(seller_make().user)
+        statuses = [
+            client.post(
+                reverse("seller-list"),
+                {"username": f"tokened{n}", "password": PASSWORD, "name": "Tokened"},
+                format="json",
+            ).status_code
+            for n in range(3)
+        ]
+        self.assertEqual(statuses, [201, 201, 429])
+
+    def test_login_is_limited_per_address_even_with_a_token(self):
+        seller = seller_make()
+        client = client_for(seller.user)
+        credentials = {"username": seller.user.username, "password": PASSWORD}
+        statuses = [
+            client.post(reverse("api-token-auth"), credentials, format="json").status_code
+            for _ in range(3)
+        ]
+        self.assertEqual(statuses, [200, 200, 429])
 
     def test_charges_beyond_the_sellers_rate_get_429_and_move_nothing(self):
         seller = seller_make(balance=1_000)

@@ -1,0 +1,69 @@
+"""Gunicorn settings for PayLedger, read by `make serve` (gunicorn -c gunicorn.conf.py).
+
+Environment:
+- PORT (8000) and HOST (0.0.0.0): the address to listen on. All interfaces by
+  default, because the proxy or platform router in front usually reaches the
+  app server from another host or container; set HOST=127.0.0.1 when the proxy
+  runs on the same machine. The bind address is not what keeps the service
+  safe: HTTPS redirects, ALLOWED_HOSTS and PROXY_COUNT are.
+- WEB_CONCURRENCY (2 x cores + 1): worker processes.
+- PROMETHEUS_MULTIPROC_DIR: where workers share their metrics; a fresh
+  temporary directory when unset, emptied at start either way.
+"""
+
+import glob
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+wsgi_app = "payledger_project.wsgi:application"
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+
+# A request stuck for 30 s gets its worker replaced; on SIGTERM workers get
+# 30 s to finish what they are serving. Workers are recycled after about
+# 1000 requests, at staggered moments, to bound slow leaks.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+max_requests = 1000
+max_requests_jitter = 100
+
+# JSON lines on stdout: gunicorn's access log (one line per response, with its
+# X-Request-ID) and its error log, like the application's own lines.
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+logger_class = "payledger_project.ops.gunicorn.JsonLogger"
+
+# Django alone decides what a forwarding header means (PROXY_COUNT): gunicorn
+# must not turn X-Forwarded-Proto from a loopback peer into https on its own.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+# No runtime control socket: nothing uses it, and one per user would be shared.
+control_socket_disable = True
+
+# prometheus_client multiprocess mode: every worker writes its samples to
+# files in one directory and /metrics adds them up. The variable must be set
+# before a worker imports prometheus_client, so it is set here, in the master.
+_metrics_dir_made = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_made:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payledger-metrics-")
+
+
+def on_starting(server) -> None:
+    # Samples of an earlier run would be added to this run's.
+    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _metrics_dir_made:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

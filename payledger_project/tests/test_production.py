@@ -1,0 +1,518 @@
+"""PayLedger as it is deployed: gunicorn, gunicorn.conf.py, the production environment.
+
+Each class starts its own server on a free loopback port, polls until it
+answers, and stops it by its process group id. The servers use the test
+database, so the tests set up rows with the ORM and check what the server
+wrote. DEBUG is never set: production is the default.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from unittest import skipUnless
+
+import redis
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.core.management.utils import get_random_secret_key
+from django.db import connection
+from django.test import TransactionTestCase
+from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.authtoken.models import Token
+
+from payments.models import CreditRequest
+from payments.services import credit_request_create
+from sellers.models import Seller
+from sellers.tests.factories import PASSWORD, seller_make
+
+ROOT = Path(settings.BASE_DIR)
+HOST = "pay.example.com"
+START_TIMEOUT = 60
+# Redis database 5 on this machine's Redis, for these tests only.
+REDIS_URL = "redis://127.0.0.1:6379/5"
+CHARGE_RATE = 10
+STORM = 30
+METRICS_TOKEN = "scrape-" + "x" * 32
+User = get_user_model()
+
+
+def redis_reachable() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+REDIS_UP = redis_reachable()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    return free_port()
+
+
+def database_url_of_the_tests() -> str:
+    """The test database as a DATABASE_URL, so the server sees the test's rows."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def production_environment(**variables: str) -> dict[str, str]:
+    """What an operator sets: a secret, the hosts, the database. DEBUG stays unset."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "SECRET_KEY": get_random_secret_key(),
+        "ALLOWED_HOSTS": f"{HOST},127.0.0.1,localhost",
+        "DATABASE_URL": database_url_of_the_tests(),
+        "HOST": "127.0.0.1",
+        "PORT": str(free_port()),
+        **variables,
+    }
+
+
+class Server:
+    """One gunicorn (through `make serve` or directly), its log, and how to stop it."""
+
+    def __init__(self, command: list[str], environment: dict[str, str]):
+        self.base_url = f"http://127.0.0.1:{environment['PORT']}"
+        self.log_dir = tempfile.TemporaryDirectory(prefix="payledger-server-")
+        self.log_path = Path(self.log_dir.name) / "server.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited:\n{self.output()}")
+            try:
+                if requests.get(self.url("/healthz"), timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"the server did not answer in {START_TIMEOUT} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        # The process group: make, and the gunicorn master and workers it started.
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        self.log_dir.cleanup()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_lines(self, wanted, count: int) -> list[dict]:
+        """The log lines ``wanted`` accepts, once there are ``count`` (or after 10 s).
+
+        A worker writes a request's lines as it answers, so they may come just
+        after the response does.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            lines = [line for line in self.log_lines() if wanted(line)]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
+    def log_lines(self) -> list[dict]:
+        """The JSON lines the server wrote (make's own echo lines are skipped)."""
+        lines = []
+        for line in self.output().splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+
+class ServerTestCase(TransactionTestCase):
+    command: list[str]
+    environment: dict[str, str] = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = Server(cls.command, production_environment(**cls.environment))
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.server.wait_until_ready()
+
+    def url(self, path: str) -> str:
+        return self.server.url(path)
+
+
+def superuser_make() -> User:
+    # The server checks passwords with production's hasher, not the tests' MD5.
+    hasher = PBKDF2PasswordHasher()
+    user = User.objects.create_superuser(username="root", email="", password=None)
+    user.password = hasher.encode(PASSWORD, hasher.salt())
+    user.save(update_fields=["password"])
+    return user
+
+
+class ProxiedSession(requests.Session):
+    """A browser behind the proxy: the proxy forwards the public Host and says HTTPS.
+
+    The browser talks HTTPS to the proxy, so it sends the Secure cookies back;
+    requests would not over this plain-HTTP hop, so they are unmarked here.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.headers.update({"Host": HOST, "X-Forwarded-Proto": "https"})
+
+    def request(self, *args, **kwargs) -> requests.Response:
+        response = super().request(*args, **kwargs)
+        for cookie in self.cookies:
+            cookie.secure = False
+        return response
+
+
+def charge_storm(
+    server: Server, seller: Seller, count: int = STORM, **headers: str
+) -> list[tuple[int, str]]:
+    """``count`` charges of 1 by one seller from 8 threads, each on a fresh connection.
+
+    Eight clients at once keep several gunicorn workers busy, so the charges
+    are spread across worker processes. Each carries X-Request-ID
+    ``storm-<seller>-<n>``. Returns (status, error code) pairs.
+    """
+    token = Token.objects.create(user=seller.user).key
+
+    def charge(number: int) -> tuple[int, str]:
+        response = requests.post(
+            server.url("/api/payments/phone-charge/"),
+            json={"phone_number": "+14155550123", "amount": 1},
+            headers={
+                "Authorization": f"Token {token}",
+                "X-Request-ID": f"storm-{seller.pk}-{number}",
+                **headers,
+            },
+        )
+        return response.status_code, response.json().get("code", "")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(charge, range(count)))
+
+
+def statuses_by_worker(server: Server, seller: Seller, count: int = STORM) -> dict[int, Counter]:
+    """From gunicorn's access lines: which worker (pid) answered what, in a storm."""
+    prefix = f"storm-{seller.pk}-"
+    lines = server.wait_for_lines(
+        lambda line: (
+            line["logger"] == "gunicorn.access" and (line["request_id"] or "").startswith(prefix)
+        ),
+        count,
+    )
+    workers: dict[int, Counter] = {}
+    for line in lines:
+        workers.setdefault(line["pid"], Counter())[line["status"]] += 1
+    return workers
+
+
+def csrf_token(page: requests.Response) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+
+class BehindAProxyTests(ServerTestCase):
+    """`make serve` behind one TLS-terminating proxy (PROXY_COUNT=1)."""
+
+    command = ["make", "--no-print-directory", "serve", f"VENV={sys.prefix}"]
+    environment = {
+        "PROXY_COUNT": "1",
+        "WEB_CONCURRENCY": "4",
+        "PAYLEDGER_CHARGE_RATE": f"{CHARGE_RATE}/minute",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        **({"REDIS_URL": REDIS_URL} if REDIS_UP else {}),
+    }
+
+    def scrape(self) -> dict[tuple, float]:
+        response = requests.get(
+            self.url("/metrics"), headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        self.assertEqual(response.status_code, 200)
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
+
+    def test_metrics_need_the_token(self):
+        for headers in [{}, {"Authorization": "Bearer not-the-token"}]:
+            with self.subTest(headers=headers):
+                response = requests.get(self.url("/metrics"), headers=headers)
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(response.json()["code"], "not_found")
+
+    def test_metrics_add_up_the_charges_of_every_worker(self):
+        charges = ("payledger_phone_charges_total", ())
+        amount = ("payledger_phone_charged_amount_total", ())
+        answered = (
+            "django_http_responses_total_by_status_view_method_total",
+            (("method", "POST"), ("status", "201"), ("view", "phone-charge")),
+        )
+        before = self.scrape()
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller, 8, Host=HOST, **{"X-Forwarded-Proto": "https"})
+
+        self.assertEqual(Counter(results), Counter({(201, ""): 8}))
+        self.assertGreaterEqual(len(statuses_by_worker(self.server, seller, 8)), 2)
+        after = self.scrape()
+        for key in [charges, amount, answered]:
+            with self.subTest(key[0]):
+                self.assertEqual(after.get(key, 0) - before.get(key, 0), 8)
+
+    def test_plain_http_without_the_proxy_header_is_redirected_to_https(self):
+        response = requests.get(
+            self.url("/api/sellers/me/"), headers={"Host": HOST}, allow_redirects=False
+        )
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response.headers["Location"], f"https://{HOST}/api/sellers/me/")
+
+    def test_a_request_the_proxy_marks_https_is_served_with_hsts(self):
+        seller = seller_make()
+        token = Token.objects.create(user=seller.user)
+        response = ProxiedSession().get(
+            self.url("/api/sellers/me/"),
+            headers={"Authorization": f"Token {token.key}"},
+            allow_redirects=False,
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["id"], seller.pk)
+        self.assertEqual(
+            response.headers["Strict-Transport-Security"],
+            "max-age=31536000; includeSubDomains; preload",
+        )
+
+    def test_the_root_redirects_to_the_api_docs(self):
+        response = ProxiedSession().get(self.url("/"), allow_redirects=False)
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(response.headers["Location"], "/api/docs/")
+        docs = ProxiedSession().get(self.url("/api/docs/"))
+        self.assertEqual(docs.status_code, 200)
+
+    def test_probes_answer_plain_http_without_a_redirect(self):
+        for path, body in [("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})]:
+            with self.subTest(path):
+                response = requests.get(self.url(path), allow_redirects=False)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response.json(), body)
+
+    def test_staff_log_in_to_the_admin_approve_credit_and_log_out(self):
+        superuser_make()
+        seller = seller_make()
+        credit_request = credit_request_create(seller=seller, amount=7_000)
+        origin = {"Origin": f"https://{HOST}", "Referer": f"https://{HOST}/admin/"}
+        session = ProxiedSession()
+
+        login_page = session.get(self.url("/admin/login/?next=/admin/"))
+        self.assertEqual(login_page.status_code, 200)
+        logged_in = session.post(
+            self.url("/admin/login/?next=/admin/"),
+            data={
+                "csrfmiddlewaretoken": csrf_token(login_page),
+                "username": "root",
+                "password": PASSWORD,
+                "next": "/admin/",
+            },
+            headers=origin,
+            allow_redirects=False,
+        )
+        self.assertEqual(logged_in.status_code, 302, logged_in.text[:2000])
+        self.assertEqual(logged_in.headers["Location"], "/admin/")
+
+        changelist_url = self.url("/admin/payments/creditrequest/")
+        changelist = session.get(changelist_url)
+        self.assertEqual(changelist.status_code, 200)
+        acted = session.post(
+            changelist_url,
+            data={
+                "csrfmiddlewaretoken": csrf_token(changelist),
+                "action": "approve_selected",
+                "_selected_action": [credit_request.pk],
+                "index": 0,
+            },
+            headers=origin,
+            allow_redirects=False,
+        )
+        self.assertEqual(acted.status_code, 302, acted.text[:2000])
+        approved = session.get(changelist_url)
+        self.assertIn("Approved 1 credit request(s).", approved.text)
+        credit_request.refresh_from_db()
+        self.assertEqual(credit_request.status, CreditRequest.Status.APPROVED)
+        self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 7_000)
+
+        logged_out = session.post(
+            self.url("/admin/logout/"),
+            data={"csrfmiddlewaretoken": csrf_token(approved)},
+            headers=origin,
+        )
+        self.assertEqual(logged_out.status_code, 200)
+        self.assertIn("Logged out", logged_out.text)
+        after = session.get(self.url("/admin/"), allow_redirects=False)
+        self.assertEqual(after.status_code, 302)
+        self.assertIn("/admin/login/", after.headers["Location"])
+
+    def test_a_request_id_is_echoed_and_on_every_json_line_of_its_charge(self):
+        seller = seller_make(balance=1_000)
+        token = Token.objects.create(user=seller.user)
+        response = ProxiedSession().post(
+            self.url("/api/payments/phone-charge/"),
+            json={"phone_number": "+14155550123", "amount": 40},
+            headers={"Authorization": f"Token {token.key}", "X-Request-ID": "prod-charge-1"},
+        )
+        self.assertEqual(response.status_code, 201, response.text)
+        self.assertEqual(response.headers["X-Request-ID"], "prod-charge-1")
+
+        lines = self.server.wait_for_lines(
+            lambda line: line.get("request_id") == "prod-charge-1", 3
+        )
+        by_logger = {line["logger"]: line for line in lines}
+        self.assertEqual(
+            set(by_logger),
+            {"payments.services", "django_structlog.middlewares.request", "gunicorn.access"},
+        )
+        money = by_logger["payments.services"]
+        self.assertEqual(
+            {key: money[key] for key in ["level", "seller", "amount", "transaction_id", "kind"]},
+            {
+                "level": "info",
+                "seller": seller.pk,
+                "amount": 40,
+                "transaction_id": response.json()["transaction_id"],
+                "kind": "charge",
+            },
+        )
+        finished = by_logger["django_structlog.middlewares.request"]
+        self.assertEqual(
+            {key: finished[key] for key in ["method", "path", "status", "user_id"]},
+            {
+                "method": "POST",
+                "path": "/api/payments/phone-charge/",
+                "status": 201,
+                "user_id": seller.user.pk,
+            },
+        )
+        for line in lines:
+            self.assertEqual(list(line)[:4], ["timestamp", "level", "logger", "message"])
+        self.assertNotIn(token.key, self.server.output())
+
+    @skipUnless(REDIS_UP, f"no Redis at {REDIS_URL}")
+    def test_the_charge_limit_holds_across_four_workers_with_redis(self):
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter("payledger:*throttle_*"):
+            client.delete(key)  # counters left by an earlier run for the same seller id
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller, Host=HOST, **{"X-Forwarded-Proto": "https"})
+
+        self.assertEqual(
+            Counter(results),
+            Counter({(201, ""): CHARGE_RATE, (429, "throttled"): STORM - CHARGE_RATE}),
+        )
+        workers = statuses_by_worker(self.server, seller)
+        self.assertGreaterEqual(len(workers), 2, workers)
+        self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 1_000 - CHARGE_RATE)
+
+
+class WithoutRedisTests(ServerTestCase):
+    """Four workers, no REDIS_URL, no proxy declared, HTTPS redirect turned off."""
+
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+    environment = {
+        "WEB_CONCURRENCY": "4",
+        "PAYLEDGER_CHARGE_RATE": f"{CHARGE_RATE}/minute",
+        "SECURE_SSL_REDIRECT": "false",
+    }
+
+    def test_without_redis_each_worker_keeps_its_own_count_so_the_limit_multiplies(self):
+        seller = seller_make(balance=1_000)
+
+        results = charge_storm(self.server, seller)
+
+        # Each worker process counts in its own memory: every worker that served
+        # charges allowed up to the limit by itself, so together they let more
+        # than the documented limit through. That is why production sets REDIS_URL.
+        workers = statuses_by_worker(self.server, seller)
+        self.assertGreaterEqual(len(workers), 2, workers)
+        for served in workers.values():
+            self.assertEqual(served[201], min(CHARGE_RATE, served.total()), workers)
+        charged = sum(1 for status, _ in results if status == 201)
+        self.assertEqual(charged, sum(served[201] for served in workers.values()))
+        self.assertGreater(charged, CHARGE_RATE)
+        self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 1_000 - charged)
+
+    def test_without_proxy_count_x_forwarded_proto_does_not_make_a_request_secure(self):
+        response = requests.get(
+            self.url("/api/schema/"), headers={"Host": HOST, "X-Forwarded-Proto": "https"}
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("Strict-Transport-Security", response.headers)
+
+
+class DatabaseDownTests(ServerTestCase):
+    """The production defaults, with the database at a port nothing listens on."""
+
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"]
+    environment = {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/payledger",
+        "WEB_CONCURRENCY": "1",
+    }
+
+    def test_the_process_is_alive_but_not_ready_and_names_the_database(self):
+        self.assertEqual(requests.get(self.url("/healthz")).status_code, 200)
+        response = requests.get(self.url("/readyz"), allow_redirects=False)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.headers["Content-Type"], "application/json")
+        self.assertEqual(
+            response.json(), {"code": "not_ready", "message": "Unavailable: database."}
+        )
+
+    def test_without_proxy_count_x_forwarded_proto_is_ignored(self):
+        response = requests.get(
+            self.url("/api/sellers/"),
+            headers={"Host": HOST, "X-Forwarded-Proto": "https"},
+            allow_redirects=False,
+        )
+        self.assertEqual(response.status_code, 301)
+        self.assertEqual(response.headers["Location"], f"https://{HOST}/api/sellers/")
