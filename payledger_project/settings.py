@@ -100,8 +100,6 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every response carries X-Request-ID and is logged.
     "django_structlog.middlewares.RequestMiddleware",
-    # Prometheus: counts and times every request (ops/metrics.py).
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,7 +107,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Prometheus: requests by view, method and status, and their latency
+    # (django-prometheus, keeping only those series: ops/metrics.py).
+    "payledger_project.ops.metrics.HttpMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "payledger_project.urls"

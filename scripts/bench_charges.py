@@ -12,6 +12,7 @@ verify_ledger verdict. Every request goes to this machine's loopback only.
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +80,9 @@ def main() -> None:
     # gunicorn.conf.py (read from the project root) as in production, with the
     # workers and threads asked for; its JSON lines go to a file, not the terminal.
     server_log = Path(scratch) / "server.log"
+    # CPU of the server's processes, counted when gunicorn has reaped them:
+    # steadier than throughput on a machine that is busy with other work.
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(server_log, "wb") as log:
         server = subprocess.Popen(
             [
@@ -93,9 +97,9 @@ def main() -> None:
     try:
         for _ in range(100):
             try:
-                requests.get(f"http://127.0.0.1:{options.port}/api/schema/", timeout=1)
+                requests.get(f"http://127.0.0.1:{options.port}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
 
         def charge(index: int) -> tuple[int, float]:
@@ -115,6 +119,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = sum(
+        getattr(cpu_after, field) - getattr(cpu_before, field) for field in ("ru_utime", "ru_stime")
+    )
 
     latencies = sorted(seconds * 1000 for _, seconds in results)
     statuses = {}
@@ -137,6 +145,10 @@ def main() -> None:
     print(
         f"latency ms          p50 {statistics.median(latencies):.1f}  p95 {p95:.1f}"
         f"  p99 {p99:.1f}  max {latencies[-1]:.1f}"
+    )
+    print(
+        f"server CPU          {server_cpu:.1f} s, {server_cpu / options.charges * 1000:.2f} ms"
+        " per charge (startup included)"
     )
     print(f"verify_ledger       {(ledger.stdout or ledger.stderr).strip()}")
     print(f"server log          {server_log}")

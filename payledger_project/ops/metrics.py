@@ -1,7 +1,7 @@
 """Prometheus metrics, served at /metrics to whoever holds METRICS_TOKEN.
 
 HTTP: django-prometheus's middleware counts requests by view, method and
-status and times them (histograms by view and method). Business: the
+status and times them (histograms by view and method), and nothing else. Business: the
 counters below. Under gunicorn every worker writes its samples to files in
 PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py) and /metrics adds them
 up, so the numbers are the service's, not one worker's.
@@ -18,6 +18,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_prometheus.middleware import Metrics, PrometheusAfterMiddleware
 from prometheus_client import Counter
 
 PHONE_CHARGES = Counter("payledger_phone_charges", "Phone charges committed.")
@@ -44,6 +45,45 @@ THROTTLE_CACHE_ERRORS = Counter(
     "payledger_throttle_cache_errors",
     "Requests let through unthrottled because the cache was unavailable.",
 )
+
+
+class _Unrecorded:
+    """Stands in for a django-prometheus series this service does not keep."""
+
+    def labels(self, **labels) -> "_Unrecorded":
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+class HttpMetrics(Metrics):
+    """The two django-prometheus series /metrics promises, and none of the others.
+
+    Requests by view, method and status, and latency by view and method. The
+    library's other series (body sizes, charsets, transports, totals before
+    the middleware) cost every request a write to the shared sample files and
+    answer no question asked of this service; they are left unrecorded
+    through the library's ``metrics_cls`` hook.
+    """
+
+    KEPT = {
+        "django_http_responses_total_by_status_view_method",
+        "django_http_requests_latency_seconds_by_view_method",
+    }
+    _instance = None
+
+    def register_metric(self, metric_cls, name, documentation, labelnames=(), **kwargs):
+        if name not in self.KEPT:
+            return _Unrecorded()
+        return super().register_metric(metric_cls, name, documentation, labelnames, **kwargs)
+
+
+class HttpMetricsMiddleware(PrometheusAfterMiddleware):
+    metrics_cls = HttpMetrics
 
 
 class BusinessMetricsHandler(logging.Handler):
