@@ -8,6 +8,7 @@ APPROVE_CREDIT = "payments.approve_creditrequest"
 VIEW_SELLERS = "sellers.view_seller"
 VIEW_CREDIT_REQUESTS = "payments.view_creditrequest"
 VIEW_JOURNAL = "payments.view_transaction"
+VIEW_EVENTS = "payments.view_event"
 
 CREDIT_APPROVERS = "Credit approvers"
 # What an approver needs: to decide requests, and to see the sellers and books

@@ -22,8 +22,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
-from payments.permissions import APPROVE_CREDIT, VIEW_CREDIT_REQUESTS, VIEW_JOURNAL, staff_may
+from payments.models import CreditRequest, Event, PhoneAccount, PhoneCharge, Transaction
+from payments.permissions import (
+    APPROVE_CREDIT,
+    VIEW_CREDIT_REQUESTS,
+    VIEW_EVENTS,
+    VIEW_JOURNAL,
+    staff_may,
+)
 from sellers.models import Seller
 
 
@@ -45,6 +51,14 @@ def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
     if staff_may(user, VIEW_CREDIT_REQUESTS) or staff_may(user, APPROVE_CREDIT):
         return CreditRequest.objects.all()
     return CreditRequest.objects.filter(seller_id=_seller_id_of(user))
+
+
+def event_list(*, user: AbstractBaseUser) -> QuerySet[Event]:
+    """The caller's seller's events (everyone's, for staff who may view events),
+    oldest first."""
+    if staff_may(user, VIEW_EVENTS):
+        return Event.objects.all()
+    return Event.objects.filter(seller_id=_seller_id_of(user))
 
 
 def credit_requests_with_seller_activity(
