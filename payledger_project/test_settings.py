@@ -36,6 +36,7 @@ LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405
 
 # A local receiver on loopback, over plain HTTP, answering fast; retries soon.
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = True
-PAYLEDGER_WEBHOOK_TIMEOUT = 0.5
+# A worker process a test kills mid-delivery waits longer (see webhooks/tests).
+PAYLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("TEST_WEBHOOK_TIMEOUT", "0.5"))
 PAYLEDGER_WEBHOOK_RETRY_BASE = 0.05
 PAYLEDGER_WEBHOOK_RETRY_CAP = 0.2
