@@ -7,11 +7,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 class WebhookEndpointInputSerializer(serializers.Serializer):
     url = StrictCharField(max_length=2000, help_text="HTTPS; must resolve to a public address.")
-    event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=Event.Type.choices),
-        allow_empty=False,
-        max_length=len(Event.Type.choices),
-    )
+    event_types = serializers.MultipleChoiceField(choices=Event.Type.choices, allow_empty=False)
 
 
 class WebhookEndpointOutputSerializer(serializers.ModelSerializer):

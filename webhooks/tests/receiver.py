@@ -56,7 +56,7 @@ class Receiver:
         self._counts: Counter = Counter()
         self.server = self._bind()
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         self._timer = threading.Timer(LIFETIME, self.stop)
         self._timer.daemon = True
