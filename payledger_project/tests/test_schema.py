@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+import tempfile
 from io import StringIO
 from pathlib import Path
 
@@ -18,6 +22,18 @@ class OpenApiContractTests(TestCase):
             COMMITTED_SCHEMA.read_text().strip(),
             "openapi.yaml is stale: run `make schema` and commit it.",
         )
+
+    def test_make_schema_writes_the_committed_contract_in_a_plain_shell(self):
+        # As a developer runs it: no DEBUG, SECRET_KEY or DATABASE_URL in the environment.
+        environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+        with tempfile.TemporaryDirectory() as scratch:
+            written = Path(scratch) / "openapi.yaml"
+            subprocess.run(
+                ["make", "--no-print-directory", "schema", f"VENV={sys.prefix}",
+                 f"SCHEMA_FILE={written}"],
+                cwd=settings.BASE_DIR, env=environment, check=True, capture_output=True,
+            )  # fmt: skip
+            self.assertEqual(written.read_text(), COMMITTED_SCHEMA.read_text())
 
     def test_schema_is_served_without_a_token(self):
         response = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json")
