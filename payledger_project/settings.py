@@ -234,6 +234,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "payments.models.CreditRequest.Status",
+        "EventTypeEnum": "payments.models.Event.Type",
+        "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
+    },
 }
 
 # Money is an integer count of the currency's smallest unit.

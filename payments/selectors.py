@@ -56,6 +56,8 @@ def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
 def event_list(*, user: AbstractBaseUser) -> QuerySet[Event]:
     """The caller's seller's events (everyone's, for staff who may view events),
     oldest first."""
+    if not user.is_authenticated:
+        return Event.objects.none()
     if staff_may(user, VIEW_EVENTS):
         return Event.objects.all()
     return Event.objects.filter(seller_id=_seller_id_of(user))

@@ -23,7 +23,9 @@ class DeliveryPagination(JournalPagination):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookEndpointOutputSerializer, **error_responses(401)}),
+    list=extend_schema(
+        responses={200: WebhookEndpointOutputSerializer, **error_responses(401, 404)}
+    ),
     retrieve=extend_schema(
         responses={200: WebhookEndpointOutputSerializer, **error_responses(401, 404)}
     ),
@@ -51,7 +53,10 @@ class DeliveryPagination(JournalPagination):
     ),
     deliveries=extend_schema(
         summary="An endpoint's delivery attempts, newest first",
-        responses={200: WebhookDeliveryOutputSerializer, **error_responses(400, 401, 404)},
+        responses={
+            200: WebhookDeliveryOutputSerializer(many=True),
+            **error_responses(400, 401, 404),
+        },
     ),
 )
 class WebhookEndpointViewSet(
@@ -73,7 +78,7 @@ class WebhookEndpointViewSet(
         endpoints = webhook_endpoint_list(user=self.request.user)
         if self.action == "destroy":
             # Only the owner deletes, even if staff may see it.
-            return endpoints.filter(seller__user=self.request.user)
+            return endpoints.filter(seller__user_id=self.request.user.pk)
         return endpoints
 
     def create(self, request: Request) -> Response:

@@ -9,6 +9,8 @@ VIEW_WEBHOOK_ENDPOINTS = "webhooks.view_webhookendpoint"
 
 def webhook_endpoint_list(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:
     """The caller's seller's endpoints; every endpoint for staff who may view them."""
+    if not user.is_authenticated:
+        return WebhookEndpoint.objects.none()
     if staff_may(user, VIEW_WEBHOOK_ENDPOINTS):
         return WebhookEndpoint.objects.all()
     return WebhookEndpoint.objects.filter(seller__user=user)

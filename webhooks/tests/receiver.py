@@ -4,10 +4,11 @@ requests and lifetime, stopping by itself.
 Each endpoint is a path (``/<name>``); a ``behaviour(event_id, nth_request)``
 decides what each request gets: an HTTP status, or ``HANG`` to answer only
 after the sender's timeout. Every request is recorded with when it arrived,
-when it ended (answered, or the sender hung up) and whether its signature is
+when it ended (about to be answered, or the sender hung up) and whether its signature is
 valid for the endpoint's secret.
 """
 
+import contextlib
 import hashlib
 import hmac
 import select
@@ -119,14 +120,9 @@ class Receiver:
                 answer = 503 if over else receiver.behaviour(event_id, nth)
                 if answer == HANG:
                     answer = 200 if self._wait_unless_hung_up(receiver.hang_seconds) else None
-                if answer is not None:
-                    try:
-                        self.send_response(answer)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                    except OSError:
-                        answer = None
                 secret = receiver.secrets.get(path, "")
+                # Recorded before the answer goes out, so a sender that has its
+                # answer finds the request already recorded.
                 receiver._record(
                     Received(
                         path=path,
@@ -139,6 +135,11 @@ class Receiver:
                         ended=time.monotonic(),
                     )
                 )
+                if answer is not None:
+                    with contextlib.suppress(OSError):
+                        self.send_response(answer)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
 
             def _wait_unless_hung_up(self, seconds: float) -> bool:
                 """Sleep ``seconds``; False as soon as the sender closes the connection."""
