@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from payments.api import (
     CreditRequestViewSet,
     PhoneChargeCreateApi,
+    PhoneChargeViewSet,
     StatementApi,
     TransactionExportApi,
     TransactionListApi,
@@ -11,6 +12,7 @@ from payments.api import (
 
 router = SimpleRouter()
 router.register("credit-requests", CreditRequestViewSet, basename="credit-request")
+router.register("phone-charges", PhoneChargeViewSet, basename="phone-charges")
 
 urlpatterns = [
     path("phone-charge/", PhoneChargeCreateApi.as_view(), name="phone-charge"),
