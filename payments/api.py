@@ -29,6 +29,13 @@ from payledger_project.schema import (
 )
 from payledger_project.throttles import ChargeRateThrottle
 from payments import filters
+from payments.exceptions import (
+    AlreadyDecided,
+    AlreadyReversed,
+    DuplicateReference,
+    InsufficientBalance,
+    InsufficientPhoneBalance,
+)
 from payments.filters import CreditRequestFilter, PhoneChargeFilter, TransactionFilter
 from payments.idempotency import idempotent
 from payments.pagination import JournalPagination
@@ -67,7 +74,7 @@ from sellers.permissions import IsSeller
 
 DECISION_RESPONSES = {
     200: CreditRequestOutputSerializer,
-    **error_responses(401, 403, 404, 409, 503),
+    **error_responses(401, 403, 404, 409, 503, conflicts=[AlreadyDecided]),
 }
 
 
@@ -94,7 +101,10 @@ DECISION_RESPONSES = {
     reject=extend_schema(
         summary="Reject without moving money, optionally saying why",
         request=CreditRequestRejectInputSerializer,
-        responses={**DECISION_RESPONSES, **error_responses(400, 401, 403, 404, 409, 415, 503)},
+        responses={
+            **DECISION_RESPONSES,
+            **error_responses(400, 401, 403, 404, 409, 415, 503, conflicts=[AlreadyDecided]),
+        },
         examples=[
             OpenApiExample("reject", value={"reason": "Unpaid invoice #12"}, request_only=True)
         ],
@@ -160,7 +170,17 @@ class PhoneChargeCreateApi(APIView):
         parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
         responses={
             201: PhoneChargeOutputSerializer,
-            **error_responses(400, 401, 403, 409, 415, 422, 429, 503),
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                415,
+                422,
+                429,
+                503,
+                conflicts=[InsufficientBalance, DuplicateReference],
+            ),
         },
         description=(
             "409 `insufficient_balance`: the seller cannot cover it. 409 `duplicate_reference`:"
@@ -218,7 +238,10 @@ class PhoneChargeCreateApi(APIView):
         parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
         responses={
             201: PhoneChargeDetailSerializer,
-            **error_responses(400, 401, 403, 404, 409, 415, 422, 503),
+            **error_responses(
+                400, 401, 403, 404, 409, 415, 422, 503,
+                conflicts=[AlreadyReversed, InsufficientPhoneBalance],
+            ),
         },
         examples=[
             OpenApiExample("reverse", value={"reason": "Top-up failed at the operator"},
