@@ -57,15 +57,7 @@ class SellerAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "user__username"]
     fields = ["name", "user", "balance", "credited", "charged", "reversed", "records", "created_at"]
-    readonly_fields = [
-        "user",
-        "balance",
-        "credited",
-        "charged",
-        "reversed",
-        "records",
-        "created_at",
-    ]
+    readonly_fields = [field for field in fields if field != "name"]
     list_select_related = ["user"]
 
     def get_queryset(self, request):
