@@ -1,8 +1,12 @@
 """OpenAPI pieces shared by every API module: the error shape and common headers."""
 
+from collections.abc import Sequence
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+from payledger_project.exceptions import DomainError
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -43,8 +47,11 @@ RETRY_AFTER = OpenApiParameter(
 )  # fmt: skip
 
 
-def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The documented error answers of an operation, all in the one error shape."""
+def error_responses(
+    *statuses: int, conflicts: Sequence[type[DomainError]] = ()
+) -> dict[int, OpenApiResponse]:
+    """The documented error answers of an operation, all in the one error shape;
+    ``conflicts`` are the refusals its 409 can be, each shown as an example."""
     responses = {}
     for status in statuses:
         description, code = ERRORS[status]
@@ -53,11 +60,18 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
             example["fields"] = {
                 "amount": [{"code": "invalid", "message": "Enter a whole number."}]
             }
+        examples = [(code, example)]
+        if status == 409 and conflicts:
+            examples = [
+                (conflict.code, {"code": conflict.code, "message": conflict.message})
+                for conflict in conflicts
+            ]
         responses[status] = OpenApiResponse(
             ErrorSerializer,
             description=description,
             examples=[
-                OpenApiExample(code, value=example, status_codes=[status], response_only=True)
+                OpenApiExample(name, value=value, status_codes=[status], response_only=True)
+                for name, value in examples
             ],
         )
     return responses
@@ -70,7 +84,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description=(
         "Optional client-chosen key (1-255 printable ASCII characters). Repeating a request "
         "with the same key and body replays the first answer instead of acting twice; the "
-        "same key with a different body is refused (422). Keys are per seller and expire "
+        "same key with a different body is refused (422). Keys are per user and expire "
         "after 24 hours."
     ),
 )

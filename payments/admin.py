@@ -10,13 +10,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from payledger_project.exceptions import DomainError
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
-from payments.permissions import APPROVE_CREDIT
+from payments.models import (
+    CreditRequest,
+    PhoneAccount,
+    PhoneCharge,
+    PhoneChargeReversal,
+    Transaction,
+)
+from payments.permissions import APPROVE_CREDIT, REVERSE_CHARGE, staff_may
 from payments.selectors import credit_requests_with_seller_activity, seller_recent_journal
 from payments.services import (
     REJECTION_REASON_MAX_LENGTH,
+    REVERSAL_REASON_MAX_LENGTH,
     credit_request_approve,
     credit_request_reject,
+    phone_charge_reverse,
 )
 
 
@@ -245,13 +253,107 @@ class PhoneAccountAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
+class ReversedFilter(admin.SimpleListFilter):
+    title = "reversed"
+    parameter_name = "reversed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(reversal__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(PhoneCharge)
 class PhoneChargeAdmin(ReadOnlyAdmin):
-    list_display = ["id", "seller", "phone_account", "amount", "created_at"]
-    list_filter = ["created_at"]
-    search_fields = ["phone_account__phone_number", "seller__name", "seller__user__username"]
-    list_select_related = ["seller", "phone_account"]
+    list_display = [
+        "id",
+        "seller",
+        "phone_account",
+        "amount",
+        "reference",
+        "reversed",
+        "created_at",
+    ]
+    list_filter = [ReversedFilter, "created_at"]
+    search_fields = [
+        "phone_account__phone_number",
+        "seller__name",
+        "seller__user__username",
+        "reference",
+    ]
+    list_select_related = ["seller", "phone_account", "reversal"]
     date_hierarchy = "created_at"
+    fields = ["seller", "phone_account", "amount", "reference", "created_at", "reversal_summary"]
+    readonly_fields = ["reversal_summary"]
+
+    def has_reverse_permission(self, request) -> bool:
+        # The same rule as the API's reverse endpoint.
+        return staff_may(request.user, REVERSE_CHARGE)
+
+    @admin.display(description="reversed", boolean=True)
+    def reversed(self, charge: PhoneCharge) -> bool:
+        return hasattr(charge, "reversal")
+
+    @admin.display(description="reversal")
+    def reversal_summary(self, charge: PhoneCharge) -> str:
+        if not hasattr(charge, "reversal"):
+            return "Not reversed."
+        reversal = charge.reversal
+        return format_html(
+            "Reversed {} by {}{}",
+            date_format(reversal.created_at, "DATETIME_FORMAT"),
+            reversal.reversed_by,
+            f": {reversal.reason}" if reversal.reason else "",
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {
+            **(extra_context or {}),
+            "may_reverse": self.has_reverse_permission(request),
+            "reversed": PhoneChargeReversal.objects.filter(charge_id=object_id).exists(),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self):
+        reverse = path(
+            "<int:object_id>/reverse/",
+            self.admin_site.admin_view(self.reverse_view),
+            name="payments_phonecharge_reverse",
+        )
+        return [reverse, *super().get_urls()]
+
+    def reverse_view(self, request, object_id: int):
+        """Confirm with an optional reason, then reverse through the service."""
+        if not self.has_reverse_permission(request):
+            raise PermissionDenied
+        charge = get_object_or_404(PhoneCharge.objects.select_related("seller"), pk=object_id)
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": f"Reverse charge #{charge.pk}?",
+                "charge": charge,
+                "reason_max_length": REVERSAL_REASON_MAX_LENGTH,
+            }
+            return TemplateResponse(request, "admin/payments/phonecharge/reverse.html", context)
+        try:
+            phone_charge_reverse(
+                charge_id=charge.pk,
+                reversed_by=request.user,
+                reason=request.POST.get("reason", "").strip() or None,
+            )
+        except (DomainError, ValidationError) as error:
+            self.message_user(request, f"Charge #{charge.pk}: {error}", messages.WARNING)
+        else:
+            self.message_user(
+                request,
+                f"Reversed charge #{charge.pk}: {charge.amount} back to {charge.seller}.",
+                messages.SUCCESS,
+            )
+        return redirect("admin:payments_phonecharge_change", charge.pk)
 
 
 @admin.register(Transaction)
@@ -264,6 +366,7 @@ class TransactionAdmin(ReadOnlyAdmin):
         "balance_after",
         "credit_request",
         "phone_charge",
+        "reversal",
         "created_at",
     ]
     list_filter = ["kind", "created_at"]
@@ -272,5 +375,5 @@ class TransactionAdmin(ReadOnlyAdmin):
         "seller__user__username",
         "phone_charge__phone_account__phone_number",
     ]
-    list_select_related = ["seller", "credit_request", "phone_charge"]
+    list_select_related = ["seller", "credit_request", "phone_charge", "reversal"]
     date_hierarchy = "created_at"

@@ -28,16 +28,32 @@ from payledger_project.schema import (
     error_responses,
 )
 from payledger_project.throttles import ChargeRateThrottle
-from payments.filters import CreditRequestFilter, EventFilter, TransactionFilter
+from payments import filters
+from payments.exceptions import (
+    AlreadyDecided,
+    AlreadyReversed,
+    DuplicateReference,
+    InsufficientBalance,
+    InsufficientPhoneBalance,
+)
+from payments.filters import (
+    CreditRequestFilter,
+    EventFilter,
+    PhoneChargeFilter,
+    TransactionFilter,
+)
 from payments.idempotency import idempotent
 from payments.pagination import EventPagination, JournalPagination
-from payments.permissions import CanDecideCreditRequests
+from payments.permissions import CanDecideCreditRequests, CanReversePhoneCharges
 from payments.selectors import (
     TRANSACTION_EXPORT_COLUMNS,
     credit_request_list,
     event_list,
+    export_sellers,
+    phone_charge_list,
     seller_statement,
     statement_seller_id,
+    transaction_export_opening_rows,
     transaction_export_rows,
     transaction_list,
 )
@@ -46,8 +62,10 @@ from payments.serializers import (
     CreditRequestOutputSerializer,
     CreditRequestRejectInputSerializer,
     EventOutputSerializer,
+    PhoneChargeDetailSerializer,
     PhoneChargeInputSerializer,
     PhoneChargeOutputSerializer,
+    PhoneChargeReverseInputSerializer,
     StatementOutputSerializer,
     StatementQuerySerializer,
     TransactionOutputSerializer,
@@ -57,12 +75,13 @@ from payments.services import (
     credit_request_create,
     credit_request_reject,
     phone_charge_create,
+    phone_charge_reverse,
 )
 from sellers.permissions import IsSeller
 
 DECISION_RESPONSES = {
     200: CreditRequestOutputSerializer,
-    **error_responses(401, 403, 404, 409, 503),
+    **error_responses(401, 403, 404, 409, 503, conflicts=[AlreadyDecided]),
 }
 
 
@@ -89,7 +108,10 @@ DECISION_RESPONSES = {
     reject=extend_schema(
         summary="Reject without moving money, optionally saying why",
         request=CreditRequestRejectInputSerializer,
-        responses={**DECISION_RESPONSES, **error_responses(400, 401, 403, 404, 409, 415, 503)},
+        responses={
+            **DECISION_RESPONSES,
+            **error_responses(400, 401, 403, 404, 409, 415, 503, conflicts=[AlreadyDecided]),
+        },
         examples=[
             OpenApiExample("reject", value={"reason": "Unpaid invoice #12"}, request_only=True)
         ],
@@ -155,7 +177,17 @@ class PhoneChargeCreateApi(APIView):
         parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
         responses={
             201: PhoneChargeOutputSerializer,
-            **error_responses(400, 401, 403, 409, 415, 422, 429, 503),
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                415,
+                422,
+                429,
+                503,
+                conflicts=[InsufficientBalance, DuplicateReference],
+            ),
         },
         description=(
             "409 `insufficient_balance`: the seller cannot cover it. 409 `duplicate_reference`:"
@@ -192,6 +224,66 @@ class PhoneChargeCreateApi(APIView):
         return Response(PhoneChargeOutputSerializer(charge).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="Charges, newest first, each saying whether it was reversed",
+        responses={200: PhoneChargeDetailSerializer, **error_responses(400, 401, 404)},
+    ),
+    retrieve=extend_schema(
+        summary="One charge, saying whether and when it was reversed",
+        responses={200: PhoneChargeDetailSerializer, **error_responses(401, 404)},
+    ),
+    reverse=extend_schema(
+        summary="Reverse a charge: give its amount back from the phone to the seller",
+        description=(
+            "Staff holding `payments.reverse_phonecharge` only. Writes a journal row of kind"
+            " `reversal`; the charge itself is never edited. 409 `already_reversed`: a charge"
+            " is reversed at most once. 409 `insufficient_phone_balance`: the phone no longer"
+            " holds the amount; nothing changed."
+        ),
+        request=PhoneChargeReverseInputSerializer,
+        parameters=[IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, RETRY_AFTER],
+        responses={
+            201: PhoneChargeDetailSerializer,
+            **error_responses(
+                400, 401, 403, 404, 409, 415, 422, 503,
+                conflicts=[AlreadyReversed, InsufficientPhoneBalance],
+            ),
+        },
+        examples=[
+            OpenApiExample("reverse", value={"reason": "Top-up failed at the operator"},
+                           request_only=True),
+        ],
+    ),
+)  # fmt: skip
+class PhoneChargeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A seller's charges (staff who may view or reverse charges: everyone's)."""
+
+    serializer_class = PhoneChargeDetailSerializer
+    filterset_class = PhoneChargeFilter
+
+    def get_permissions(self):
+        if self.action == "reverse":
+            return [IsAuthenticated(), CanReversePhoneCharges()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        return phone_charge_list(user=self.request.user)
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reverse(self, request: Request, pk: str) -> Response:
+        serializer = PhoneChargeReverseInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reversal = phone_charge_reverse(
+            charge_id=self.get_object().pk,
+            reversed_by=request.user,
+            reason=serializer.validated_data.get("reason"),
+        )
+        charge = self.get_queryset().get(pk=reversal.charge_id)
+        return Response(PhoneChargeDetailSerializer(charge).data, status=status.HTTP_201_CREATED)
+
+
 class EchoBuffer:
     """A file-like sink that hands back what csv.writer writes, for streaming."""
 
@@ -213,11 +305,23 @@ class TransactionExportApi(GenericAPIView):
 
     @extend_schema(
         summary="Export the journal as CSV",
+        description=(
+            "Oldest first, with the journal's filters. With `created_after`, the export"
+            " starts with one row of kind `opening_balance` per seller: its balance at that"
+            " instant (`balance_after`), so the rows that follow run on from it."
+        ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         rows = transaction_export_rows(self.filter_queryset(self.get_queryset()))
+        start = request.query_params.get("created_after")  # valid: the filter took it
+        if start is not None:
+            sellers = export_sellers(
+                user=request.user, seller_id=request.query_params.get("seller")
+            )
+            instant = filters.RFC3339DateTimeField().clean(start)
+            rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
         writer = csv.writer(EchoBuffer())
         lines = chain(
             [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)

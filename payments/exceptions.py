@@ -20,3 +20,13 @@ class IdempotencyKeyReused(DomainError):
     status_code = 422
     code = "idempotency_key_reused"
     message = "This Idempotency-Key was already used with a different request."
+
+
+class AlreadyReversed(Conflict):
+    code = "already_reversed"
+    message = "This charge has already been reversed."
+
+
+class InsufficientPhoneBalance(Conflict):
+    code = "insufficient_phone_balance"
+    message = "The phone's balance no longer covers this charge, so it cannot be given back."

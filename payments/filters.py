@@ -6,7 +6,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 
-from payments.models import CreditRequest, Event, Transaction
+from payments.models import CreditRequest, Event, PhoneCharge, Transaction
 
 BIGINT_MAX = 2**63 - 1
 
@@ -122,6 +122,23 @@ class TransactionFilter(StrictFilterSet):
     class Meta:
         model = Transaction
         fields = ["kind", "seller", "created_after", "created_before", "phone_number", "reference"]
+
+
+class PhoneChargeFilter(StrictFilterSet):
+    seller = IdFilter(field_name="seller_id")
+    phone_number = PhoneNumberFilter(field_name="phone_account_id")
+    reference = ReferenceFilter()
+    # "true" or "false" only: django-filter's BooleanFilter reads "null" as no filter.
+    reversed = django_filters.ChoiceFilter(
+        choices=[("true", "reversed"), ("false", "not reversed")], method="filter_reversed"
+    )
+
+    class Meta:
+        model = PhoneCharge
+        fields = ["seller", "phone_number", "reference", "reversed"]
+
+    def filter_reversed(self, queryset, name: str, value: str):
+        return queryset.filter(reversal__isnull=value == "false")
 
 
 class EventFilter(StrictFilterSet):

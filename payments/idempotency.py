@@ -14,6 +14,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,7 +25,6 @@ from rest_framework.response import Response
 from payledger_project.exceptions import DomainError, api_exception_handler
 from payments.exceptions import IdempotencyKeyReused
 from payments.models import IdempotencyKey
-from sellers.models import Seller
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -53,7 +53,7 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
-def _claim(seller: Seller, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
+def _claim(user: AbstractBaseUser, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
     """Insert the key row and return it with True, or return the committed row
     that holds the key already with False. A holder that is gone by the time
     we look (purged after our insert failed) means the key is free again."""
@@ -61,7 +61,7 @@ def _claim(seller: Seller, key: str, fingerprint: str) -> tuple[IdempotencyKey, 
         try:
             with transaction.atomic():
                 claimed = IdempotencyKey.objects.create(
-                    seller=seller,
+                    user=user,
                     key=key,
                     request_fingerprint=fingerprint,
                     response_status=0,
@@ -69,7 +69,7 @@ def _claim(seller: Seller, key: str, fingerprint: str) -> tuple[IdempotencyKey, 
                 )
             return claimed, True
         except IntegrityError:
-            holder = IdempotencyKey.objects.filter(seller=seller, key=key).first()
+            holder = IdempotencyKey.objects.filter(user=user, key=key).first()
             if holder is not None:
                 return holder, False
 
@@ -77,8 +77,8 @@ def _claim(seller: Seller, key: str, fingerprint: str) -> tuple[IdempotencyKey, 
 def idempotent(view_method):
     """Make a POST handler replay its answer for a repeated Idempotency-Key.
 
-    Without the header the handler runs as usual. Permissions have already
-    been checked, so the caller is a seller.
+    Without the header the handler runs as usual. Keys belong to the caller:
+    two users' keys never meet.
     """
 
     @functools.wraps(view_method)
@@ -90,11 +90,11 @@ def idempotent(view_method):
             raise exceptions.ValidationError(
                 {IDEMPOTENCY_HEADER: ["Must be 1-255 printable ASCII characters."]}
             )
-        seller: Seller = request.user.seller
+        user = request.user
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
-            _expired().filter(seller=seller, key=key).delete()
-            record, claimed = _claim(seller, key, fingerprint)
+            _expired().filter(user=user, key=key).delete()
+            record, claimed = _claim(user, key, fingerprint)
             if not claimed:
                 if record.request_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()

@@ -100,6 +100,7 @@ class PhoneCharge(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("reverse_phonecharge", "Can reverse phone charges")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="phonecharge_amount_positive"),
             models.UniqueConstraint(
@@ -117,19 +118,39 @@ class PhoneCharge(models.Model):
         return self.phone_account_id
 
 
+class PhoneChargeReversal(models.Model):
+    """Undoes a charge without editing it: the amount goes back from the phone to
+    the seller as a new journal row. One per charge, which the database enforces."""
+
+    charge = models.OneToOneField(PhoneCharge, on_delete=models.PROTECT, related_name="reversal")
+    # NULL, not "": no reason given is not a reason.
+    reason = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="phone_charge_reversals"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Reversal of charge #{self.charge_id}"
+
+
 class Transaction(models.Model):
     """The append-only journal: one row per movement of a seller's money.
 
-    Each row points at its cause; the one-to-one links make the database
-    refuse a second journal row for the same credit request or charge.
+    Each row points at its one cause; the one-to-one links make the database
+    refuse a second journal row for the same credit request, charge or reversal.
     """
 
     class Kind(models.TextChoices):
         CREDIT = "credit", "Credit"
         CHARGE = "charge", "Phone charge"
+        REVERSAL = "reversal", "Charge reversal"
 
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="transactions")
-    kind = models.CharField(max_length=6, choices=Kind.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -138,6 +159,13 @@ class Transaction(models.Model):
     )
     phone_charge = models.OneToOneField(
         PhoneCharge, on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
+    )
+    reversal = models.OneToOneField(
+        PhoneChargeReversal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transaction",
     )
 
     class Meta:
@@ -154,8 +182,24 @@ class Transaction(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind="credit", credit_request__isnull=False, phone_charge__isnull=True)
-                    | Q(kind="charge", phone_charge__isnull=False, credit_request__isnull=True)
+                    Q(
+                        kind="credit",
+                        credit_request__isnull=False,
+                        phone_charge__isnull=True,
+                        reversal__isnull=True,
+                    )
+                    | Q(
+                        kind="charge",
+                        phone_charge__isnull=False,
+                        credit_request__isnull=True,
+                        reversal__isnull=True,
+                    )
+                    | Q(
+                        kind="reversal",
+                        reversal__isnull=False,
+                        credit_request__isnull=True,
+                        phone_charge__isnull=True,
+                    )
                 ),
                 name="transaction_source_matches_kind",
             ),
@@ -178,6 +222,7 @@ class Event(models.Model):
         CREDIT_REQUEST_APPROVED = "credit_request.approved"
         CREDIT_REQUEST_REJECTED = "credit_request.rejected"
         PHONE_CHARGE_CREATED = "phone_charge.created"
+        PHONE_CHARGE_REVERSED = "phone_charge.reversed"
 
     type = models.CharField(max_length=32, choices=Type.choices)
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="events")
@@ -202,7 +247,10 @@ class IdempotencyKey(models.Model):
     so a charge can never commit without its key, nor a key without its charge.
     """
 
-    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="idempotency_keys")
+    # Per user, not per seller: staff (who have no seller) send keys too.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
@@ -211,8 +259,8 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["seller", "key"], name="idempotencykey_seller_key"),
+            models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_user_key"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.key} (seller #{self.seller_id})"
+        return f"{self.key} (user #{self.user_id})"

@@ -8,6 +8,8 @@ APPROVE_CREDIT = "payments.approve_creditrequest"
 VIEW_SELLERS = "sellers.view_seller"
 VIEW_CREDIT_REQUESTS = "payments.view_creditrequest"
 VIEW_JOURNAL = "payments.view_transaction"
+VIEW_CHARGES = "payments.view_phonecharge"
+REVERSE_CHARGE = "payments.reverse_phonecharge"
 VIEW_EVENTS = "payments.view_event"
 
 CREDIT_APPROVERS = "Credit approvers"
@@ -42,3 +44,11 @@ class CanDecideCreditRequests(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.user.has_perm(APPROVE_CREDIT)
+
+
+class CanReversePhoneCharges(BasePermission):
+    message = "Only staff allowed to reverse charges can reverse them."
+
+    def has_permission(self, request, view) -> bool:
+        # Staff only: a seller never undoes its own sale, whatever it was granted.
+        return staff_may(request.user, REVERSE_CHARGE)

@@ -25,6 +25,8 @@ from django.utils import timezone
 from payments.models import CreditRequest, Event, PhoneAccount, PhoneCharge, Transaction
 from payments.permissions import (
     APPROVE_CREDIT,
+    REVERSE_CHARGE,
+    VIEW_CHARGES,
     VIEW_CREDIT_REQUESTS,
     VIEW_EVENTS,
     VIEW_JOURNAL,
@@ -53,6 +55,19 @@ def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
     return CreditRequest.objects.filter(seller_id=_seller_id_of(user))
 
 
+def phone_charge_list(*, user: AbstractBaseUser) -> QuerySet[PhoneCharge]:
+    """Every charge for staff who may view or reverse charges; the caller's own
+    seller's charges for anyone else. Each with its journal row and reversal."""
+    charges = PhoneCharge.objects.select_related(
+        "transaction", "reversal", "reversal__transaction"
+    ).order_by("-id")
+    if not user.is_authenticated:
+        return charges.none()
+    if staff_may(user, VIEW_CHARGES) or staff_may(user, REVERSE_CHARGE):
+        return charges
+    return charges.filter(seller_id=_seller_id_of(user))
+
+
 def event_list(*, user: AbstractBaseUser) -> QuerySet[Event]:
     """The caller's seller's events (everyone's, for staff who may view events),
     oldest first."""
@@ -75,11 +90,13 @@ def credit_requests_with_seller_activity(
 
 
 def sellers_with_totals(sellers: QuerySet[Seller]) -> QuerySet[Seller]:
-    """Each seller with everything ever credited to it and charged by it."""
+    """Each seller with everything ever credited to it, charged by it and given
+    back to it by reversals."""
     journal = Transaction.objects.filter(seller=OuterRef("pk"))
     return sellers.annotate(
         credited=_total(journal.filter(kind=Transaction.Kind.CREDIT), "seller", F("amount")),
         charged=_total(journal.filter(kind=Transaction.Kind.CHARGE), "seller", F("amount")),
+        reversed=_total(journal.filter(kind=Transaction.Kind.REVERSAL), "seller", F("amount")),
     )
 
 
@@ -102,9 +119,10 @@ def transaction_list(*, user: AbstractBaseUser) -> QuerySet[Transaction]:
 
 
 def _signed_amount() -> Case:
+    """What a journal row did to the seller's balance: credits and reversals add."""
     return Case(
-        When(kind=Transaction.Kind.CREDIT, then=F("amount")),
-        default=-F("amount"),
+        When(kind=Transaction.Kind.CHARGE, then=-F("amount")),
+        default=F("amount"),
         output_field=BigIntegerField(),
     )
 
@@ -144,8 +162,9 @@ class LedgerCheck:
 def ledger_check(*, seller_id: int | None = None) -> LedgerCheck:
     """Check the books; list one line per broken invariant, naming its rows.
 
-    1. each seller's balance equals its credits minus its charges in the journal;
-    2. each phone's balance equals the sum of charges to it;
+    1. each seller's balance equals its credits minus its charges plus its
+       reversals in the journal;
+    2. each phone's balance equals the charges to it minus their reversals;
     3. total approved credit equals all seller balances plus all phone balances;
     4. each seller's journal, in order, is an unbroken running-balance chain
        ending at the seller's current balance.
@@ -210,15 +229,18 @@ def _seller_problems(sellers: QuerySet[Seller], transactions: QuerySet[Transacti
 
 
 def _phone_and_books_problems() -> list[str]:
-    phone_totals = PhoneAccount.objects.annotate(
-        charged=_total(
-            PhoneCharge.objects.filter(phone_account=OuterRef("phone_number")),
-            "phone_account",
-            F("amount"),
+    charges = PhoneCharge.objects.filter(phone_account=OuterRef("phone_number"))
+    phone_totals = (
+        PhoneAccount.objects.annotate(
+            charged=_total(charges, "phone_account", F("amount")),
+            reversed=_total(charges.filter(reversal__isnull=False), "phone_account", F("amount")),
         )
-    ).exclude(balance=F("charged"))
+        .annotate(held=F("charged") - F("reversed"))
+        .exclude(balance=F("held"))
+    )
     problems = [
         f"phone {phone.phone_number}: balance {phone.balance} != charges {phone.charged}"
+        f" - reversals {phone.reversed}"
         for phone in phone_totals
     ]
 
@@ -247,7 +269,9 @@ TRANSACTION_EXPORT_COLUMNS = {
     "credit_request": "credit_request_id",
     "phone_number": "phone_charge__phone_account_id",
     "reference": "phone_charge__reference",
+    "reversed_charge": "reversal__charge_id",
 }
+OPENING_BALANCE = "opening_balance"
 
 
 def transaction_export_rows(transactions: QuerySet[Transaction]) -> Iterator[tuple]:
@@ -272,9 +296,37 @@ def _balance_before(instant: datetime) -> Coalesce:
     return Coalesce(Subquery(last_row), 0, output_field=BigIntegerField())
 
 
+def export_sellers(*, user: AbstractBaseUser, seller_id: int | None) -> QuerySet[Seller]:
+    """Whose journals an export covers: every seller (or the one named) for staff who
+    may view the journal, the caller's own seller for anyone else."""
+    sellers = (
+        Seller.objects.all() if staff_may(user, VIEW_JOURNAL) else Seller.objects.filter(user=user)
+    )
+    return sellers if seller_id is None else sellers.filter(pk=seller_id)
+
+
+def transaction_export_opening_rows(
+    *, sellers: QuerySet[Seller], instant: datetime
+) -> Iterator[tuple]:
+    """Per seller, its balance at ``instant`` as a row of kind "opening_balance" shaped
+    like the export's journal rows, so a ranged export starts from where it stood."""
+    openings = (
+        sellers.order_by("pk")
+        .annotate(opening=_balance_before(instant))
+        .values_list("pk", "opening")
+        .iterator(chunk_size=2_000)
+    )
+    for seller_id, opening in openings:
+        row = dict.fromkeys(TRANSACTION_EXPORT_COLUMNS)
+        row.update(
+            created_at=instant, seller=seller_id, kind=OPENING_BALANCE, balance_after=opening
+        )
+        yield tuple(row.values())
+
+
 def ledger_report(*, since: datetime, until: datetime) -> QuerySet[Seller]:
     """Per seller, for [since, until): opening and closing balance from the journal's
-    chain, and the credits, charges and number of charges in between."""
+    chain, and the credits, charges, reversals and number of charges in between."""
     in_range = Transaction.objects.filter(
         seller=OuterRef("pk"), created_at__gte=since, created_at__lt=until
     )
@@ -282,6 +334,7 @@ def ledger_report(*, since: datetime, until: datetime) -> QuerySet[Seller]:
         opening=_balance_before(since),
         credited=_total(in_range.filter(kind=Transaction.Kind.CREDIT), "seller", F("amount")),
         charged=_total(in_range.filter(kind=Transaction.Kind.CHARGE), "seller", F("amount")),
+        reversed=_total(in_range.filter(kind=Transaction.Kind.REVERSAL), "seller", F("amount")),
         charges=_total(in_range.filter(kind=Transaction.Kind.CHARGE), "seller", Value(1)),
         closing=_balance_before(until),
     )

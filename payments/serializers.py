@@ -52,12 +52,12 @@ class CreditRequestInputSerializer(serializers.Serializer):
 
 # DRF refuses NUL characters in any text; the schema says so.
 @extend_schema_field({"type": "string", "maxLength": 500, "pattern": "^[^\\x00]*$"})
-class RejectionReasonField(StrictCharField):
-    pass
+class ReasonField(StrictCharField):
+    """Why staff decided as they did, in free text."""
 
 
 class CreditRequestRejectInputSerializer(serializers.Serializer):
-    reason = RejectionReasonField(
+    reason = ReasonField(
         max_length=500, required=False, allow_blank=True, help_text="Shown to the seller."
     )
 
@@ -106,12 +106,49 @@ class PhoneChargeOutputSerializer(serializers.Serializer):
     balance = serializers.IntegerField(source="transaction.balance_after", read_only=True)
 
 
+class PhoneChargeReverseInputSerializer(serializers.Serializer):
+    reason = ReasonField(
+        max_length=500, required=False, allow_blank=True, help_text="Kept with the reversal."
+    )
+
+
+class PhoneChargeReversalOutputSerializer(serializers.Serializer):
+    transaction_id = serializers.IntegerField(source="transaction.id", read_only=True)
+    reason = serializers.CharField(read_only=True, allow_null=True)
+    reversed_at = serializers.DateTimeField(source="created_at", read_only=True)
+    reversed_by = serializers.IntegerField(source="reversed_by_id", read_only=True)
+    balance_after = serializers.IntegerField(
+        source="transaction.balance_after",
+        read_only=True,
+        help_text="The seller's balance once the amount came back.",
+    )
+
+
+class PhoneChargeDetailSerializer(PhoneChargeOutputSerializer):
+    """A charge as the charge list shows it: with whether and when it was reversed."""
+
+    reversed = serializers.SerializerMethodField()
+    reversed_at = serializers.DateTimeField(
+        source="reversal.created_at", read_only=True, allow_null=True
+    )
+    reversal = PhoneChargeReversalOutputSerializer(read_only=True, allow_null=True)
+
+    def get_reversed(self, charge) -> bool:
+        return hasattr(charge, "reversal")
+
+
 class TransactionOutputSerializer(serializers.ModelSerializer):
     phone_number = serializers.CharField(
         source="phone_charge.phone_account_id", default=None, allow_null=True
     )
     reference = serializers.CharField(
         source="phone_charge.reference", default=None, allow_null=True
+    )
+    reversed_charge = serializers.IntegerField(
+        source="reversal.charge_id",
+        default=None,
+        allow_null=True,
+        help_text="For a reversal: the charge it gave back.",
     )
 
     class Meta:
@@ -127,6 +164,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "phone_charge",
             "phone_number",
             "reference",
+            "reversed_charge",
         ]
         read_only_fields = fields
 
@@ -160,6 +198,7 @@ class KindTotalSerializer(serializers.Serializer):
 class StatementTotalsSerializer(serializers.Serializer):
     credit = KindTotalSerializer()
     charge = KindTotalSerializer()
+    reversal = KindTotalSerializer()
 
 
 class StatementOutputSerializer(serializers.Serializer):

@@ -19,13 +19,31 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from payments.exceptions import AlreadyDecided, DuplicateReference, InsufficientBalance
-from payments.models import CreditRequest, Event, PhoneAccount, PhoneCharge, Transaction
-from payments.serializers import CreditRequestOutputSerializer, PhoneChargeOutputSerializer
+from payments.exceptions import (
+    AlreadyDecided,
+    AlreadyReversed,
+    DuplicateReference,
+    InsufficientBalance,
+    InsufficientPhoneBalance,
+)
+from payments.models import (
+    CreditRequest,
+    Event,
+    PhoneAccount,
+    PhoneCharge,
+    PhoneChargeReversal,
+    Transaction,
+)
+from payments.serializers import (
+    CreditRequestOutputSerializer,
+    PhoneChargeDetailSerializer,
+    PhoneChargeOutputSerializer,
+)
 from sellers.models import Seller
 
 logger = logging.getLogger(__name__)
 REJECTION_REASON_MAX_LENGTH = CreditRequest._meta.get_field("rejection_reason").max_length
+REVERSAL_REASON_MAX_LENGTH = PhoneChargeReversal._meta.get_field("reason").max_length
 
 
 def amount_validate(amount: int) -> None:
@@ -168,10 +186,7 @@ def credit_request_reject(
     *, credit_request_id: int, decided_by: AbstractBaseUser, reason: str | None = None
 ) -> CreditRequest:
     """Reject without moving money, keeping the reason (if any) for the seller."""
-    if reason and len(reason) > REJECTION_REASON_MAX_LENGTH:
-        raise ValidationError(
-            {"reason": f"A reason has at most {REJECTION_REASON_MAX_LENGTH} characters."}
-        )
+    _reason_validate(reason, max_length=REJECTION_REASON_MAX_LENGTH)
     credit_request = _credit_request_lock_pending(credit_request_id)
     balance = _seller_lock(credit_request.seller_id)
     _credit_request_decide(
@@ -367,3 +382,75 @@ def phone_charge_create(
         )
     )
     return charge
+
+
+def _phone_balance_take(phone_number: str, amount: int) -> bool:
+    """Take ``amount`` back from the phone under its row lock; False (and nothing
+    taken) if the phone no longer holds that much."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {PhoneAccount._meta.db_table} SET balance = balance - %s"
+            " WHERE phone_number = %s AND balance >= %s",
+            [amount, phone_number, amount],
+        )
+        return cursor.rowcount == 1
+
+
+def _reason_validate(reason: str | None, *, max_length: int) -> None:
+    if reason and len(reason) > max_length:
+        raise ValidationError({"reason": f"A reason has at most {max_length} characters."})
+
+
+@transaction.atomic
+def phone_charge_reverse(
+    *, charge_id: int, reversed_by: AbstractBaseUser, reason: str | None = None
+) -> PhoneChargeReversal:
+    """Give a charge's amount back from the phone to the seller as a new journal row.
+
+    Raises ``AlreadyReversed`` for a charge reversed before, and
+    ``InsufficientPhoneBalance`` (nothing changed) when the phone no longer
+    holds the amount. The seller's row lock, taken first as for a charge,
+    serialises two reversals of one charge: the second finds the first.
+    """
+    _reason_validate(reason, max_length=REVERSAL_REASON_MAX_LENGTH)
+    charge = PhoneCharge.objects.get(pk=charge_id)
+    balance_after = _seller_balance_add(charge.seller_id, charge.amount)
+    if PhoneChargeReversal.objects.filter(charge_id=charge.pk).exists():
+        raise AlreadyReversed()
+    if not _phone_balance_take(charge.phone_account_id, charge.amount):
+        raise InsufficientPhoneBalance()
+    reversal = PhoneChargeReversal.objects.create(
+        charge=charge, reason=reason or None, reversed_by=reversed_by
+    )
+    reversal.transaction = Transaction.objects.create(
+        seller_id=charge.seller_id,
+        kind=Transaction.Kind.REVERSAL,
+        amount=charge.amount,
+        balance_after=balance_after,
+        reversal=reversal,
+    )
+    charge.reversal = reversal
+    Event.objects.create(
+        type=Event.Type.PHONE_CHARGE_REVERSED,
+        seller_id=charge.seller_id,
+        created_at=reversal.transaction.created_at,
+        # The charge as GET /api/payments/phone-charges/<id>/ shows it; the new
+        # balance is its reversal's balance_after.
+        payload=PhoneChargeDetailSerializer(charge).data,
+    )
+    transaction.on_commit(
+        lambda: logger.info(
+            "phone charge %s reversed: seller %s +%s",
+            charge.pk,
+            charge.seller_id,
+            charge.amount,
+            extra={
+                "seller": charge.seller_id,
+                "amount": charge.amount,
+                "transaction_id": reversal.transaction.pk,
+                "kind": Transaction.Kind.REVERSAL.value,
+                "phone_charge": charge.pk,
+            },
+        )
+    )
+    return reversal

@@ -5,6 +5,7 @@ from payments.api import (
     CreditRequestViewSet,
     EventListApi,
     PhoneChargeCreateApi,
+    PhoneChargeViewSet,
     StatementApi,
     TransactionExportApi,
     TransactionListApi,
@@ -12,6 +13,7 @@ from payments.api import (
 
 router = SimpleRouter()
 router.register("credit-requests", CreditRequestViewSet, basename="credit-request")
+router.register("phone-charges", PhoneChargeViewSet, basename="phone-charges")
 
 urlpatterns = [
     path("phone-charge/", PhoneChargeCreateApi.as_view(), name="phone-charge"),

@@ -44,10 +44,20 @@ class UserAdmin(DjangoUserAdmin):
 class SellerAdmin(admin.ModelAdmin):
     """Sellers register through the API; balances move only through payments services."""
 
-    list_display = ["id", "name", "user", "balance", "credited", "charged", "records", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "user",
+        "balance",
+        "credited",
+        "charged",
+        "reversed",
+        "records",
+        "created_at",
+    ]
     search_fields = ["name", "user__username"]
-    fields = ["name", "user", "balance", "credited", "charged", "records", "created_at"]
-    readonly_fields = ["user", "balance", "credited", "charged", "records", "created_at"]
+    fields = ["name", "user", "balance", "credited", "charged", "reversed", "records", "created_at"]
+    readonly_fields = [field for field in fields if field != "name"]
     list_select_related = ["user"]
 
     def get_queryset(self, request):
@@ -60,6 +70,10 @@ class SellerAdmin(admin.ModelAdmin):
     @admin.display(description="charged in all", ordering="charged")
     def charged(self, seller: Seller) -> int:
         return seller.charged
+
+    @admin.display(description="given back by reversals", ordering="reversed")
+    def reversed(self, seller: Seller) -> int:
+        return seller.reversed
 
     @admin.display(description="records")
     def records(self, seller: Seller) -> str:

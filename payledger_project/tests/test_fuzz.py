@@ -37,14 +37,15 @@ class SchemathesisFuzzTests(LiveServerTestCase):
     def test_every_operation_passes_every_default_check_and_the_books_balance(self):
         seller = seller_make(balance=1_000_000)
         token = Token.objects.create(user=seller.user).key
-        staff_token = Token.objects.create(user=staff_make()).key
+        staff_token = Token.objects.create(user=staff_make(reverser=True)).key
         for _ in range(20):
             credit_request_create(seller=seller, amount=1_000)
 
         runs = {
             "as a seller": (token, "--exclude-path", LOGOUT),
-            # Deciding credit is for staff; a seller only ever sees 403 there.
-            "as staff": (staff_token, "--include-path-regex", "/(approve|reject)/$"),
+            # Deciding credit and reversing charges are for staff; a seller only ever
+            # sees 403 there. The seller's run left charges to reverse.
+            "as staff": (staff_token, "--include-path-regex", "/(approve|reject|reverse)/$"),
             # Logging out revokes the token the other runs need, so it comes last.
             "logging out": (token, "--include-path", LOGOUT),
         }

@@ -59,6 +59,27 @@ class OpenApiContractTests(TestCase):
             sorted(responses), ["201", "400", "401", "403", "409", "415", "422", "429", "503"]
         )
 
+    def conflict_codes(self, path: str) -> set[str]:
+        schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
+        conflict = schema["paths"][path]["post"]["responses"]["409"]
+        return {
+            example["value"]["code"]
+            for example in conflict["content"]["application/json"]["examples"].values()
+        }
+
+    def test_each_409_shows_the_codes_its_operation_refuses_with(self):
+        expected = {
+            "/api/payments/phone-charge/": {"insufficient_balance", "duplicate_reference"},
+            "/api/payments/phone-charges/{id}/reverse/": {
+                "already_reversed",
+                "insufficient_phone_balance",
+            },
+            "/api/payments/credit-requests/{id}/approve/": {"already_decided"},
+        }
+        for path, codes in expected.items():
+            with self.subTest(path):
+                self.assertEqual(self.conflict_codes(path), codes)
+
     def test_swagger_ui_is_served_from_local_static_files(self):
         response = self.client.get(reverse("docs"))
         self.assertEqual(response.status_code, 200)

@@ -509,6 +509,7 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
                 "phone_charge": self.second_charge_row.phone_charge_id,
                 "phone_number": OTHER_PHONE,
                 "reference": None,
+                "reversed_charge": None,
             },
         )
 
@@ -527,6 +528,7 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
                 "phone_charge": None,
                 "phone_number": None,
                 "reference": None,
+                "reversed_charge": None,
             },
         )
 

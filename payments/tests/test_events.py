@@ -9,13 +9,14 @@ from django.urls import reverse
 from rest_framework import status
 from rest_framework.test import APITestCase
 
-from payments.exceptions import AlreadyDecided, InsufficientBalance
+from payments.exceptions import AlreadyDecided, AlreadyReversed, InsufficientBalance
 from payments.models import Event, IdempotencyKey, PhoneCharge
 from payments.services import (
     credit_request_approve,
     credit_request_create,
     credit_request_reject,
     phone_charge_create,
+    phone_charge_reverse,
 )
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import client_for, seller_make, staff_make
@@ -78,6 +79,27 @@ class EventWritingTests(TestCase):
         charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
         self.assertIsNone(self.new_events().get().payload["reference"])
         self.assertEqual(self.new_events().get().payload["id"], charge.pk)
+
+    def test_a_reversal_writes_one_reversed_event_as_the_charge_api_shows_it(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        reverser = staff_make(reverser=True)
+        answer = client_for(reverser).post(
+            reverse("phone-charges-reverse", args=[charge.pk]),
+            {"reason": "Wrong number"},
+            format="json",
+        )
+        event = self.new_events().last()
+        self.assertEqual(event.type, "phone_charge.reversed")
+        self.assertEqual(event.payload, answer.json())
+        self.assertEqual(event.payload["reversal"]["balance_after"], 1_000)
+
+    def test_a_second_reversal_writes_no_event(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        reverser = staff_make(reverser=True)
+        phone_charge_reverse(charge_id=charge.pk, reversed_by=reverser)
+        with self.assertRaises(AlreadyReversed):
+            phone_charge_reverse(charge_id=charge.pk, reversed_by=reverser)
+        self.assertEqual(self.new_events().filter(type="phone_charge.reversed").count(), 1)
 
     def test_event_ids_grow_in_the_order_things_happened(self):
         credit_request = credit_request_create(seller=self.seller, amount=500)

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
-from payments.models import Transaction
+from payments.models import PhoneCharge, Transaction
 from payments.selectors import seller_balance_before
-from payments.services import phone_charge_create
+from payments.services import phone_charge_create, phone_charge_reverse
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import client_for, credit_approved_make, seller_make, staff_make
 
@@ -28,7 +28,8 @@ class StatementApiTests(ErrorShapeAssertions, TestCase):
     @classmethod
     def setUpTestData(cls):
         # Nov 1 credit 1000 -> 1000; Nov 2 charge 300 -> 700;
-        # Nov 3 credit 50 -> 750 and charge 100 -> 650; Nov 5 charge 25 -> 625.
+        # Nov 3 credit 50 -> 750 and charge 100 -> 650; Nov 4 that charge reversed -> 750;
+        # Nov 5 charge 25 -> 725.
         cls.seller = seller_make()
         cls.other = seller_make(balance=10)
 
@@ -37,11 +38,17 @@ class StatementApiTests(ErrorShapeAssertions, TestCase):
                 seller_id=cls.seller.pk, phone_number=PHONE, amount=amount
             ).transaction
 
+        def reverse_last_charge() -> Transaction:
+            charge = PhoneCharge.objects.filter(seller=cls.seller).latest("id")
+            reverser = staff_make(reverser=True)
+            return phone_charge_reverse(charge_id=charge.pk, reversed_by=reverser).transaction
+
         for when, step in [
             (day(1), lambda: credit_approved_make(seller=cls.seller, amount=1_000).transaction),
             (day(2), lambda: charge(300)),
             (day(3, 9), lambda: credit_approved_make(seller=cls.seller, amount=50).transaction),
             (day(3, 10), lambda: charge(100)),
+            (day(4), lambda: reverse_last_charge()),
             (day(5), lambda: charge(25)),
         ]:
             stamp(step(), when)
@@ -61,19 +68,32 @@ class StatementApiTests(ErrorShapeAssertions, TestCase):
         ).json()
         self.assertEqual(
             body["totals"],
-            {"credit": {"amount": 50, "count": 1}, "charge": {"amount": 400, "count": 2}},
+            {
+                "credit": {"amount": 50, "count": 1},
+                "charge": {"amount": 400, "count": 2},
+                "reversal": {"amount": 0, "count": 0},
+            },
+        )
+
+    def test_a_reversal_inside_the_range_is_totalled(self):
+        body = self.statement(
+            self.seller.user, **{"from": "2026-11-04T00:00:00Z", "to": "2026-11-05T00:00:00Z"}
+        ).json()
+        self.assertEqual(
+            (body["opening_balance"], body["totals"]["reversal"], body["closing_balance"]),
+            (650, {"amount": 100, "count": 1}, 750),
         )
 
     def test_opening_plus_totals_is_closing(self):
         body = self.statement(
             self.seller.user, **{"from": "2026-10-01T00:00:00Z", "to": "2026-11-05T13:00:00Z"}
         ).json()
-        totals = body["totals"]
+        totals = {kind: total["amount"] for kind, total in body["totals"].items()}
         self.assertEqual(
-            body["opening_balance"] + totals["credit"]["amount"] - totals["charge"]["amount"],
+            body["opening_balance"] + totals["credit"] - totals["charge"] + totals["reversal"],
             body["closing_balance"],
         )
-        self.assertEqual(body["closing_balance"], 625)
+        self.assertEqual(body["closing_balance"], 725)
 
     def test_the_statement_links_the_journal_page_of_the_same_range(self):
         body = self.statement(

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import CreditRequest
-from payments.permissions import credit_approvers_group
+from payments.permissions import REVERSE_CHARGE, credit_approvers_group
 from payments.services import credit_request_approve, credit_request_create
 from sellers.models import Seller
 from sellers.services import seller_register
@@ -35,14 +35,20 @@ def seller_make(*, name: str = "", balance: int = 0) -> Seller:
     return seller
 
 
-def staff_make(*, approver: bool = True) -> User:
-    """A staff user; an approver (in the "Credit approvers" group) unless told not."""
+def staff_make(*, approver: bool = True, reverser: bool = False) -> User:
+    """A staff user; an approver (in the "Credit approvers" group) unless told not,
+    and allowed to reverse charges if told so."""
     staff = User.objects.create_user(
         username=f"staff{next(_sequence)}", password=PASSWORD, is_staff=True
     )
     if approver:
         # A TransactionTestCase's flush drops the group its migration made.
         staff.groups.add(credit_approvers_group(Group, Permission))
+    if reverser:
+        app_label, codename = REVERSE_CHARGE.split(".")
+        staff.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     return staff
 
 

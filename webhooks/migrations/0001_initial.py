@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('payments', '0008_event'),
+        ('payments', '0010_event'),
         ('sellers', '0001_initial'),
     ]
 

@@ -19,6 +19,7 @@ from payments.services import (
     credit_request_create,
     credit_request_reject,
     phone_charge_create,
+    phone_charge_reverse,
 )
 from sellers.tests.factories import seller_make, staff_make
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -94,12 +95,15 @@ def endpoint_register(receiver: Receiver, seller, name: str, types: list[str]) -
 
 
 def activity(seller, charges: int) -> None:
-    """Every kind of event: a request approved, charges, a request rejected."""
-    staff = staff_make()
+    """Every kind of event: a request approved, charges, one reversed, a request rejected."""
+    staff = staff_make(reverser=True)
     approved = credit_request_create(seller=seller, amount=10_000)
     credit_request_approve(credit_request_id=approved.pk, decided_by=staff)
     for number in range(charges):
-        phone_charge_create(seller_id=seller.pk, phone_number="+14155550123", amount=number + 1)
+        charge = phone_charge_create(
+            seller_id=seller.pk, phone_number="+14155550123", amount=number + 1
+        )
+    phone_charge_reverse(charge_id=charge.pk, reversed_by=staff)
     rejected = credit_request_create(seller=seller, amount=5)
     credit_request_reject(credit_request_id=rejected.pk, decided_by=staff, reason="No")
 

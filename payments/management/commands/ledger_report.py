@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from payments.selectors import ledger_report
 
-COLUMNS = ["seller", "name", "opening", "credited", "charged", "closing", "charges"]
+COLUMNS = ["seller", "name", "opening", "credited", "charged", "reversed", "closing", "charges"]
 
 
 def instant(value: str) -> datetime:
@@ -24,8 +24,8 @@ def instant(value: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Per seller, between two instants: opening balance, credited, charged, closing "
-        "balance and number of charges, from the journal's running balance."
+        "Per seller, between two instants: opening balance, credited, charged, reversed, "
+        "closing balance and number of charges, from the journal's running balance."
     )
 
     def add_arguments(self, parser):

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0007_phonecharge_reference'),
+        ('payments', '0009_phone_charge_reversals'),
         ('sellers', '0001_initial'),
     ]
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='Event',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('credit_request.created', 'Credit Request Created'), ('credit_request.approved', 'Credit Request Approved'), ('credit_request.rejected', 'Credit Request Rejected'), ('phone_charge.created', 'Phone Charge Created')], max_length=32)),
+                ('type', models.CharField(choices=[('credit_request.created', 'Credit Request Created'), ('credit_request.approved', 'Credit Request Approved'), ('credit_request.rejected', 'Credit Request Rejected'), ('phone_charge.created', 'Phone Charge Created'), ('phone_charge.reversed', 'Phone Charge Reversed')], max_length=32)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('payload', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder, help_text="The object as the API shows it, with the seller's balance after the event.")),
                 ('seller', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='sellers.seller')),
