@@ -2,9 +2,11 @@
 
 import json
 from datetime import timedelta
+from io import StringIO
 from unittest import mock
 
-from django.test import TestCase, override_settings
+from django.core.management import call_command
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -123,6 +125,23 @@ class DeliveryTests(TestCase):
         delivery = WebhookDelivery.objects.get()
         self.assertFalse(delivery.delivered)
         self.assertTrue(delivery.error.startswith("refused"))
+
+
+class DeliverWebhooksCommandTests(TransactionTestCase):
+    # Not in a TestCase transaction: the command closes stale connections between steps.
+    def test_until_idle_delivers_what_is_due_and_exits(self):
+        receiver = Receiver(lambda event_id, nth: 200)
+        self.addCleanup(receiver.stop)
+        seller = seller_make(balance=10)
+        webhook_endpoint_create(
+            seller=seller, url=receiver.url("hooks"), event_types=["phone_charge.created"]
+        )
+        for amount in (1, 2):
+            phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=amount)
+        output = StringIO()
+        call_command("deliver_webhooks", "--until-idle", stdout=output)
+        self.assertEqual(len(receiver.arrivals), 2)
+        self.assertIn("2 deliveries attempted", output.getvalue())
 
 
 class RetryDelayTests(TestCase):

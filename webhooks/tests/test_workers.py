@@ -49,10 +49,11 @@ class Workers:
         self.processes: list[subprocess.Popen] = []
         self.logs = tempfile.TemporaryDirectory(prefix="payledger-workers-")
 
-    def start(self, **environment: str) -> subprocess.Popen:
+    def start(self, command: list[str] | None = None, **environment: str) -> subprocess.Popen:
+        command = command or [sys.executable, "manage.py", "deliver_webhooks", "--poll", "0.05"]
         with open(Path(self.logs.name) / f"worker{len(self.processes)}.log", "wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "manage.py", "deliver_webhooks", "--poll", "0.05"],
+                command,
                 cwd=ROOT,
                 env={
                     "PATH": os.environ["PATH"],
@@ -64,6 +65,7 @@ class Workers:
                 },
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.processes.append(worker)
         return worker
@@ -72,12 +74,12 @@ class Workers:
         """SIGTERM, so each finishes the delivery under way; SIGKILL after 20 s."""
         for worker in self.processes:
             if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
+                os.killpg(worker.pid, signal.SIGTERM)  # its group: `make` and the worker
         for worker in self.processes:
             try:
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
 
     def output(self) -> str:
@@ -238,3 +240,21 @@ class KilledWorkerTests(TransactionTestCase):
         self.assertEqual(receiver.arrivals.count(("s", held["id"])), 2)
         endpoint.refresh_from_db()
         self.assertEqual(endpoint.last_event_id, wanted[-1])
+
+
+class MakeWorkerTests(TransactionTestCase):
+    def test_make_worker_delivers_and_stops_on_sigterm(self):
+        receiver = Receiver(lambda event_id, nth: 200)
+        self.addCleanup(receiver.stop)
+        workers = Workers()
+        self.addCleanup(workers.cleanup)
+        seller = seller_make()
+        endpoint = endpoint_register(receiver, seller, "s", ALL_TYPES)
+        credit_request_create(seller=seller, amount=5)
+        worker = workers.start(["make", "worker"])
+        self.assertTrue(
+            delivered_everything(receiver, {"s": wanted_by(endpoint)}), workers.output()
+        )
+        workers.stop()
+        self.assertIn("1 deliveries attempted", workers.output())
+        self.assertIsNotNone(worker.returncode)
