@@ -106,7 +106,7 @@ class Gunicorn:
             try:
                 requests.get(self.url, timeout=1, allow_redirects=False)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading the app
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn for {wsgi} did not start")
