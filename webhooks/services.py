@@ -107,14 +107,17 @@ def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
         ),
     }
     try:
-        # No redirects: a redirect could lead past the address check.
+        # No redirects: a redirect could lead past the address check. Streamed
+        # and closed unread: only the status matters, whatever the body's size.
         response = requests.post(
             endpoint.url,
             data=body,
             headers=headers,
             timeout=settings.PAYLEDGER_WEBHOOK_TIMEOUT,
             allow_redirects=False,
+            stream=True,
         )
+        response.close()
     except requests.RequestException as error:
         duration_ms = round((time.monotonic() - started) * 1000)
         return _Outcome(False, None, type(error).__name__, duration_ms)
