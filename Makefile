@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve demo test lint format schema bench
+.PHONY: install run serve worker demo test lint format schema bench
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
+
+# The webhook worker (README, "Events and webhooks"); start as many as you like.
+worker: install
+	exec $(BIN)/python manage.py deliver_webhooks
 
 # Demo data for a developer's database: known passwords, so DEBUG only.
 demo: install

@@ -1,7 +1,7 @@
 """Charge throughput side by side: pgbench, a bare DRF view, and PayLedger.
 
 Each runs the same charge (conditional debit, phone credit, charge row,
-journal row) against its own scratch PostgreSQL database on this machine:
+journal row, event) against its own scratch PostgreSQL database on this machine:
 pgbench runs the SQL alone; the bare view (bench/bare/) and PayLedger run
 under gunicorn with gunicorn.conf.py and are driven by wrk over loopback.
 Each is measured "hot" (every charge from one seller, so they queue on its
@@ -81,8 +81,8 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn with the project's gunicorn.conf.py, on a free loopback port."""
 
-    def __init__(self, wsgi: str, env: dict[str, str]):
-        self.port = free_port()
+    def __init__(self, wsgi: str, env: dict[str, str], port: int = 0):
+        self.port = port or free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -106,7 +106,7 @@ class Gunicorn:
             try:
                 requests.get(self.url, timeout=1, allow_redirects=False)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading the app
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn for {wsgi} did not start")
@@ -185,6 +185,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (sync)")
     parser.add_argument("--output", default=str(BENCH / "results" / "latest.json"))
+    parser.add_argument(
+        "--database-prefix", default="payledger_bench", help="names of the scratch databases"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="the bare view's port, PayLedger's the next (0: any)"
+    )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -193,7 +199,8 @@ def main() -> None:
 
     started = time.monotonic()
     databases = {
-        name: scratch_database(f"payledger_bench_{name}") for name in ("sql", "bare", "app")
+        name: scratch_database(f"{options.database_prefix}_{name}")
+        for name in ("sql", "bare", "app")
     }
     runs = {}
 
@@ -204,7 +211,7 @@ def main() -> None:
     }
 
     bare_url, bare_tokens = databases["bare"]
-    bare = Gunicorn("bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url})
+    bare = Gunicorn("bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url}, port=options.port)
     try:
         runs["bare DRF view"] = {
             "hot": wrk(bare.url, bare_tokens[:1], *load),
@@ -217,6 +224,7 @@ def main() -> None:
     app = Gunicorn(
         "payledger_project.wsgi",
         {**server_env, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": app_url},
+        port=options.port and options.port + 1,
     )
     try:
         runs["PayLedger"] = {

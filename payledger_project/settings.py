@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "sellers",
     "payments",
+    "webhooks",
     "django_structlog",
     "django_prometheus",
     "payledger_project.ops",
@@ -233,6 +234,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "payments.models.CreditRequest.Status",
+        "EventTypeEnum": "payments.models.Event.Type",
+        "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
+    },
 }
 
 # Money is an integer count of the currency's smallest unit.
@@ -281,3 +287,11 @@ PAYLEDGER_THROTTLE_RATES = {
     "charge": os.environ.get("PAYLEDGER_CHARGE_RATE", "600/minute"),
     "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
 }
+
+# Webhooks (see README, "Events and webhooks"). Loopback and plain-HTTP URLs
+# are refused; only the test settings allow them, for a local receiver.
+PAYLEDGER_WEBHOOK_TIMEOUT = 10.0
+PAYLEDGER_WEBHOOK_RETRY_BASE = 10.0
+PAYLEDGER_WEBHOOK_RETRY_CAP = 60.0 * 60
+PAYLEDGER_WEBHOOK_RETRY_WINDOW = 24.0 * 60 * 60
+PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = False

@@ -33,3 +33,10 @@ PAYLEDGER_THROTTLE_RATES = {"charge": "1000000/minute", "anon_auth": "1000000/mi
 # Keep test output to failures: every request and money movement is logged
 # at INFO. Loggers still pass INFO on, to the tests that read the lines.
 LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405
+
+# A local receiver on loopback, over plain HTTP, answering fast; retries soon.
+PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = True
+# A worker process a test kills mid-delivery waits longer (see webhooks/tests).
+PAYLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("TEST_WEBHOOK_TIMEOUT", "0.5"))
+PAYLEDGER_WEBHOOK_RETRY_BASE = 0.05
+PAYLEDGER_WEBHOOK_RETRY_CAP = 0.2

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/auth/logout/", LogoutApi.as_view(), name="logout"),
     path("api/", include("sellers.urls")),
     path("api/payments/", include("payments.urls")),
+    path("api/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

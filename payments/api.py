@@ -36,13 +36,19 @@ from payments.exceptions import (
     InsufficientBalance,
     InsufficientPhoneBalance,
 )
-from payments.filters import CreditRequestFilter, PhoneChargeFilter, TransactionFilter
+from payments.filters import (
+    CreditRequestFilter,
+    EventFilter,
+    PhoneChargeFilter,
+    TransactionFilter,
+)
 from payments.idempotency import idempotent
-from payments.pagination import JournalPagination
+from payments.pagination import EventPagination, JournalPagination
 from payments.permissions import CanDecideCreditRequests, CanReversePhoneCharges
 from payments.selectors import (
     TRANSACTION_EXPORT_COLUMNS,
     credit_request_list,
+    event_list,
     export_sellers,
     phone_charge_list,
     seller_statement,
@@ -55,6 +61,7 @@ from payments.serializers import (
     CreditRequestInputSerializer,
     CreditRequestOutputSerializer,
     CreditRequestRejectInputSerializer,
+    EventOutputSerializer,
     PhoneChargeDetailSerializer,
     PhoneChargeInputSerializer,
     PhoneChargeOutputSerializer,
@@ -373,3 +380,21 @@ class StatementApi(APIView):
         return Response(
             StatementOutputSerializer(statement, context={"journal_url": journal_url}).data
         )
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The caller's events, oldest first: catch up from the last id seen",
+        responses={200: EventOutputSerializer, **error_responses(400, 401, 404)},
+    )
+)
+class EventListApi(ListAPIView):
+    """The caller's events after ``?after=<id>``, oldest first (staff with the
+    view permission: everyone's, filterable by seller)."""
+
+    serializer_class = EventOutputSerializer
+    filterset_class = EventFilter
+    pagination_class = EventPagination
+
+    def get_queryset(self):
+        return event_list(user=self.request.user)

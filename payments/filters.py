@@ -6,7 +6,7 @@ from django import forms
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 
-from payments.models import CreditRequest, PhoneCharge, Transaction
+from payments.models import CreditRequest, Event, PhoneCharge, Transaction
 
 BIGINT_MAX = 2**63 - 1
 
@@ -16,9 +16,20 @@ class IdFilter(django_filters.NumberFilter):
     """Filter by a row id: a whole number, so an unknown id simply matches nothing."""
 
     field_class = forms.IntegerField
+    min_value = 1
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, min_value=1, max_value=BIGINT_MAX, **kwargs)
+        super().__init__(*args, min_value=self.min_value, max_value=BIGINT_MAX, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 0, "maximum": BIGINT_MAX})
+class AfterIdFilter(IdFilter):
+    """Rows after this id; 0 (or leaving it out) starts at the first."""
+
+    min_value = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, lookup_expr="gt", **kwargs)
 
 
 class RFC3339DateTimeField(forms.DateTimeField):
@@ -128,3 +139,12 @@ class PhoneChargeFilter(StrictFilterSet):
 
     def filter_reversed(self, queryset, name: str, value: str):
         return queryset.filter(reversal__isnull=value == "false")
+
+
+class EventFilter(StrictFilterSet):
+    after = AfterIdFilter(field_name="id", help_text="The last event id the client has seen.")
+    seller = IdFilter(field_name="seller_id")
+
+    class Meta:
+        model = Event
+        fields = ["after", "type", "seller"]

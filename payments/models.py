@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from payledger_project.models import ServiceOwnedBalance
 from sellers.models import Seller
@@ -206,6 +207,37 @@ class Transaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} -> {self.balance_after} (seller #{self.seller_id})"
+
+
+class Event(models.Model):
+    """Something that happened to a seller's money or requests, for its systems to follow.
+
+    Written in the same database transaction as the movement or decision it
+    describes, after taking the seller's row lock, so a seller's events are
+    numbered in the order they committed: a cursor over ids never skips one.
+    """
+
+    class Type(models.TextChoices):
+        CREDIT_REQUEST_CREATED = "credit_request.created"
+        CREDIT_REQUEST_APPROVED = "credit_request.approved"
+        CREDIT_REQUEST_REJECTED = "credit_request.rejected"
+        PHONE_CHARGE_CREATED = "phone_charge.created"
+        PHONE_CHARGE_REVERSED = "phone_charge.reversed"
+
+    type = models.CharField(max_length=32, choices=Type.choices)
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="events")
+    created_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(
+        encoder=DjangoJSONEncoder,
+        help_text="The object as the API shows it, with the seller's balance after the event.",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["seller", "id"], name="event_seller_id")]
+
+    def __str__(self) -> str:
+        return f"Event #{self.pk} {self.type} (seller #{self.seller_id})"
 
 
 class IdempotencyKey(models.Model):

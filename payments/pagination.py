@@ -37,3 +37,9 @@ class JournalPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
+
+
+class EventPagination(JournalPagination):
+    """Events oldest first, in pages whose cursor survives new events."""
+
+    ordering = ("id",)

@@ -10,6 +10,7 @@ VIEW_CREDIT_REQUESTS = "payments.view_creditrequest"
 VIEW_JOURNAL = "payments.view_transaction"
 VIEW_CHARGES = "payments.view_phonecharge"
 REVERSE_CHARGE = "payments.reverse_phonecharge"
+VIEW_EVENTS = "payments.view_event"
 
 CREDIT_APPROVERS = "Credit approvers"
 # What an approver needs: to decide requests, and to see the sellers and books

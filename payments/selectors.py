@@ -22,12 +22,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.models import CreditRequest, Event, PhoneAccount, PhoneCharge, Transaction
 from payments.permissions import (
     APPROVE_CREDIT,
     REVERSE_CHARGE,
     VIEW_CHARGES,
     VIEW_CREDIT_REQUESTS,
+    VIEW_EVENTS,
     VIEW_JOURNAL,
     staff_may,
 )
@@ -65,6 +66,16 @@ def phone_charge_list(*, user: AbstractBaseUser) -> QuerySet[PhoneCharge]:
     if staff_may(user, VIEW_CHARGES) or staff_may(user, REVERSE_CHARGE):
         return charges
     return charges.filter(seller_id=_seller_id_of(user))
+
+
+def event_list(*, user: AbstractBaseUser) -> QuerySet[Event]:
+    """The caller's seller's events (everyone's, for staff who may view events),
+    oldest first."""
+    if not user.is_authenticated:
+        return Event.objects.none()
+    if staff_may(user, VIEW_EVENTS):
+        return Event.objects.all()
+    return Event.objects.filter(seller_id=_seller_id_of(user))
 
 
 def credit_requests_with_seller_activity(

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
 from payments import filters
-from payments.models import CreditRequest, Transaction
+from payments.models import CreditRequest, Event, Transaction
 
 
 @extend_schema_field(
@@ -217,3 +217,21 @@ class StatementOutputSerializer(serializers.Serializer):
 
     def get_journal(self, statement) -> str:
         return self.context["journal_url"]
+
+
+class EventOutputSerializer(serializers.ModelSerializer):
+    """An event as the feed lists it and a webhook delivers it."""
+
+    data = serializers.JSONField(
+        source="payload",
+        read_only=True,
+        help_text=(
+            "The credit request or phone charge as the API shows it, with `balance`:"
+            " the seller's balance after the event."
+        ),
+    )
+
+    class Meta:
+        model = Event
+        fields = ["id", "type", "seller", "created_at", "data"]
+        read_only_fields = fields

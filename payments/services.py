@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 
 from payments.exceptions import (
     AlreadyDecided,
@@ -27,10 +28,16 @@ from payments.exceptions import (
 )
 from payments.models import (
     CreditRequest,
+    Event,
     PhoneAccount,
     PhoneCharge,
     PhoneChargeReversal,
     Transaction,
+)
+from payments.serializers import (
+    CreditRequestOutputSerializer,
+    PhoneChargeDetailSerializer,
+    PhoneChargeOutputSerializer,
 )
 from sellers.models import Seller
 
@@ -87,9 +94,30 @@ def _phone_balance_add(phone_number: str, amount: int) -> None:
         )
 
 
+def _seller_lock(seller_id: int) -> int:
+    """Take the seller's row lock and return its balance.
+
+    Every transaction that writes a seller's event holds this lock first, so
+    the seller's event ids grow in commit order (see ``Event``)."""
+    return Seller.objects.select_for_update().values_list("balance", flat=True).get(pk=seller_id)
+
+
+def _credit_request_event_record(
+    event_type: str, credit_request: CreditRequest, *, balance: int
+) -> Event:
+    payload = {**CreditRequestOutputSerializer(credit_request).data, "balance": balance}
+    return Event.objects.create(
+        type=event_type, seller_id=credit_request.seller_id, payload=payload
+    )
+
+
+@transaction.atomic
 def credit_request_create(*, seller: Seller, amount: int) -> CreditRequest:
     amount_validate(amount)
-    return CreditRequest.objects.create(seller=seller, amount=amount)
+    balance = _seller_lock(seller.pk)
+    credit_request = CreditRequest.objects.create(seller=seller, amount=amount)
+    _credit_request_event_record(Event.Type.CREDIT_REQUEST_CREATED, credit_request, balance=balance)
+    return credit_request
 
 
 def _credit_request_lock_pending(credit_request_id: int) -> CreditRequest:
@@ -131,6 +159,9 @@ def credit_request_approve(
         balance_after=balance_after,
         credit_request=credit_request,
     )
+    _credit_request_event_record(
+        Event.Type.CREDIT_REQUEST_APPROVED, credit_request, balance=balance_after
+    )
     transaction.on_commit(
         lambda: logger.info(
             "credit request %s approved: seller %s +%s",
@@ -157,11 +188,15 @@ def credit_request_reject(
     """Reject without moving money, keeping the reason (if any) for the seller."""
     _reason_validate(reason, max_length=REJECTION_REASON_MAX_LENGTH)
     credit_request = _credit_request_lock_pending(credit_request_id)
+    balance = _seller_lock(credit_request.seller_id)
     _credit_request_decide(
         credit_request,
         status=CreditRequest.Status.REJECTED,
         decided_by=decided_by,
         rejection_reason=reason or None,
+    )
+    _credit_request_event_record(
+        Event.Type.CREDIT_REQUEST_REJECTED, credit_request, balance=balance
     )
     transaction.on_commit(
         lambda: logger.info(
@@ -178,10 +213,12 @@ def credit_request_reject(
     return credit_request
 
 
-# On PostgreSQL a charge moves its money in one statement, so the seller's row
-# lock is held for that statement and the commit alone. SQLite cannot modify
-# rows inside a WITH clause (and lets one writer in at a time anyway), so it
-# takes the same steps one statement at a time.
+# On PostgreSQL a charge moves its money and writes its event in one
+# statement, so the seller's row lock is held for that statement and the commit
+# alone. The event's payload is the charge as PhoneChargeOutputSerializer shows
+# it, built by json_build_object (a test holds the two equal). SQLite cannot
+# modify rows inside a WITH clause (and lets one writer in at a time anyway),
+# so it takes the same steps one statement at a time.
 CHARGE_IN_ONE_STATEMENT = """
 WITH debited AS (
     UPDATE sellers_seller SET balance = balance - %(amount)s
@@ -204,6 +241,19 @@ WITH debited AS (
     SELECT debited.id, %(kind)s, %(amount)s, debited.balance, %(now)s, charge.id
     FROM debited, charge
     RETURNING id
+), event AS (
+    INSERT INTO payments_event (type, seller_id, created_at, payload)
+    SELECT %(event_type)s, debited.id, %(now)s, json_build_object(
+        'id', charge.id,
+        'seller', debited.id,
+        'phone_number', phone.phone_number,
+        'amount', %(amount)s::bigint,
+        'created_at', %(created_at)s::text,
+        'reference', %(reference)s::text,
+        'transaction_id', journal_row.id,
+        'balance', debited.balance
+    )::jsonb
+    FROM debited, phone, charge, journal_row
 )
 SELECT charge.id, journal_row.id, debited.balance FROM debited, charge, journal_row
 """
@@ -223,6 +273,8 @@ def _charge_move_in_one_statement(
                 "now": now,
                 "kind": Transaction.Kind.CHARGE,
                 "reference": reference,
+                "event_type": Event.Type.PHONE_CHARGE_CREATED,
+                "created_at": DateTimeField().to_representation(now),
             },
         )
         moved = cursor.fetchone()
@@ -265,6 +317,12 @@ def _charge_move_step_by_step(
         amount=amount,
         balance_after=balance_after,
         phone_charge=charge,
+    )
+    Event.objects.create(
+        type=Event.Type.PHONE_CHARGE_CREATED,
+        seller_id=seller_id,
+        created_at=charge.created_at,
+        payload=PhoneChargeOutputSerializer(charge).data,
     )
     return charge
 
@@ -370,6 +428,15 @@ def phone_charge_reverse(
         amount=charge.amount,
         balance_after=balance_after,
         reversal=reversal,
+    )
+    charge.reversal = reversal
+    Event.objects.create(
+        type=Event.Type.PHONE_CHARGE_REVERSED,
+        seller_id=charge.seller_id,
+        created_at=reversal.transaction.created_at,
+        # The charge as GET /api/payments/phone-charges/<id>/ shows it; the new
+        # balance is its reversal's balance_after.
+        payload=PhoneChargeDetailSerializer(charge).data,
     )
     transaction.on_commit(
         lambda: logger.info(

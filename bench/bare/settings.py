@@ -1,9 +1,9 @@
 """The yardstick for PayLedger's charge: a bare DRF view doing the same SQL.
 
-Token authentication, an input serializer and the four statements of a
-charge in one transaction, on persistent connections, with no middleware,
-no throttle, no idempotency and no logging: what the framework itself
-allows. It runs against a database migrated by PayLedger, so
+Token authentication, an input serializer and the five statements of a
+charge (its event included) in one transaction, on persistent connections,
+with no middleware, no throttle, no idempotency and no logging: what the
+framework itself allows. It runs against a database migrated by PayLedger, so
 ``verify_ledger`` can check its books too.
 """
 

@@ -24,6 +24,14 @@ INSERT_JOURNAL_ROW = (
     " (seller_id, kind, amount, balance_after, created_at, phone_charge_id)"
     " VALUES (%s, 'charge', %s, %s, %s, %s) RETURNING id"
 )
+# The charge's event, its payload the charge as the API answers it.
+INSERT_EVENT = (
+    "INSERT INTO payments_event (type, seller_id, created_at, payload)"
+    " VALUES ('phone_charge.created', %s, %s, json_build_object("
+    "'id', %s::bigint, 'seller', %s::bigint, 'phone_number', %s::text, 'amount', %s::bigint,"
+    " 'created_at', %s::text, 'reference', NULL, 'transaction_id', %s::bigint,"
+    " 'balance', %s::bigint)::jsonb)"
+)
 
 
 class ChargeInput(serializers.Serializer):
@@ -48,6 +56,11 @@ class BareChargeView(APIView):
             charge_id = cursor.fetchone()[0]
             cursor.execute(INSERT_JOURNAL_ROW, [seller_id, amount, balance, now, charge_id])
             transaction_id = cursor.fetchone()[0]
+            cursor.execute(
+                INSERT_EVENT,
+                [seller_id, now, charge_id, seller_id, phone, amount, now.isoformat(),
+                 transaction_id, balance],
+            )  # fmt: skip
         return Response(
             {"id": charge_id, "transaction_id": transaction_id, "balance": balance}, status=201
         )

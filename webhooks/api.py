@@ -1,0 +1,99 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payledger_project.schema import error_responses
+from payments.pagination import JournalPagination
+from sellers.permissions import IsSeller
+from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
+from webhooks.serializers import (
+    WebhookDeliveryOutputSerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointInputSerializer,
+    WebhookEndpointOutputSerializer,
+)
+from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete
+
+
+class DeliveryPagination(JournalPagination):
+    ordering = ("-id",)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: WebhookEndpointOutputSerializer, **error_responses(401, 404)}
+    ),
+    retrieve=extend_schema(
+        responses={200: WebhookEndpointOutputSerializer, **error_responses(401, 404)}
+    ),
+    create=extend_schema(
+        summary="Register an HTTPS URL for events; the answer shows the signing secret once",
+        request=WebhookEndpointInputSerializer,
+        responses={
+            201: WebhookEndpointCreatedSerializer,
+            **error_responses(400, 401, 403, 415),
+        },
+        examples=[
+            OpenApiExample(
+                "register",
+                value={
+                    "url": "https://shop.example.com/payledger/webhooks",
+                    "event_types": ["credit_request.approved", "phone_charge.created"],
+                },
+                request_only=True,
+            )
+        ],
+    ),
+    destroy=extend_schema(
+        summary="Stop delivering to an endpoint",
+        responses={204: None, **error_responses(401, 403, 404)},
+    ),
+    deliveries=extend_schema(
+        summary="An endpoint's delivery attempts, newest first",
+        responses={
+            200: WebhookDeliveryOutputSerializer(many=True),
+            **error_responses(400, 401, 404),
+        },
+    ),
+)
+class WebhookEndpointViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A seller's webhook endpoints (staff who may view them: everyone's, without secrets)."""
+
+    serializer_class = WebhookEndpointOutputSerializer
+
+    def get_permissions(self):
+        if self.action in {"create", "destroy"}:
+            return [IsAuthenticated(), IsSeller()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        endpoints = webhook_endpoint_list(user=self.request.user)
+        if self.action == "destroy":
+            # Only the owner deletes, even if staff may see it.
+            return endpoints.filter(seller__user_id=self.request.user.pk)
+        return endpoints
+
+    def create(self, request: Request) -> Response:
+        serializer = WebhookEndpointInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_create(seller=request.user.seller, **serializer.validated_data)
+        return Response(
+            WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
+
+    def perform_destroy(self, instance) -> None:
+        webhook_endpoint_delete(endpoint=instance)
+
+    @action(detail=True, methods=["get"], pagination_class=DeliveryPagination)
+    def deliveries(self, request: Request, pk: str) -> Response:
+        deliveries = webhook_delivery_list(endpoint=self.get_object())
+        page = self.paginate_queryset(deliveries)
+        return self.get_paginated_response(WebhookDeliveryOutputSerializer(page, many=True).data)

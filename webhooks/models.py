@@ -1,0 +1,71 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.models import Event
+from sellers.models import Seller
+
+
+class WebhookEndpoint(models.Model):
+    """A seller's HTTPS URL that receives the events it subscribed to, in order.
+
+    The endpoint row is also its delivery queue: ``last_event_id`` is the
+    cursor (every earlier event of the seller was delivered or not wanted),
+    and the retry state of the event at the head sits beside it. A worker
+    holds the row lock while it delivers, so one endpoint is served by one
+    worker at a time.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        FAILING = "failing"
+
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2000)
+    event_types = models.JSONField(help_text="The event types delivered here.")
+    # HMAC key: kept in clear because signing needs it; shown to the seller once.
+    secret = models.CharField(max_length=80)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_event_id = models.BigIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    retrying_since = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhookendpoint_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "failing"]), name="webhookendpoint_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook endpoint #{self.pk} {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one endpoint, and how it went."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
+    attempt = models.PositiveIntegerField(help_text="1 for the first try of this event.")
+    delivered = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # NULL, not "": most attempts have no error.
+    error = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["endpoint", "-id"], name="webhookdelivery_endpoint")]
+
+    def __str__(self) -> str:
+        return f"Delivery of event #{self.event_id} to endpoint #{self.endpoint_id}"

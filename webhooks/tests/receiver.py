@@ -1,0 +1,153 @@
+"""A local webhook receiver for the delivery tests: loopback only, bounded in
+requests and lifetime, stopping by itself.
+
+Each endpoint is a path (``/<name>``); a ``behaviour(event_id, nth_request)``
+decides what each request gets: an HTTP status, or ``HANG`` to answer only
+after the sender's timeout. Every request is recorded with when it arrived,
+when it ended (about to be answered, or the sender hung up) and whether its signature is
+valid for the endpoint's secret.
+"""
+
+import contextlib
+import hashlib
+import hmac
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HANG = "hang"
+PORTS = range(8400, 8500)  # this project's port range for test receivers
+LIFETIME = 120.0
+MAX_REQUESTS = 2_000
+
+
+@dataclass
+class Received:
+    path: str
+    event_id: int
+    body: bytes
+    signature: str
+    signature_valid: bool
+    answered: int | None  # None: the sender hung up first
+    started: float
+    ended: float
+
+
+def _signature_valid(secret: str, header: str, body: bytes) -> bool:
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    if "t" not in fields or "v1" not in fields:
+        return False
+    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), fields["v1"])
+
+
+class Receiver:
+    def __init__(self, behaviour: Callable[[int, int], int | str], hang_seconds: float = 2.0):
+        self.behaviour = behaviour
+        self.hang_seconds = hang_seconds
+        self.secrets: dict[str, str] = {}
+        self.received: list[Received] = []
+        self.arrivals: list[tuple[str, int]] = []
+        self.arrived = threading.Condition()
+        self._counts: Counter = Counter()
+        self.server = self._bind()
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        self._timer = threading.Timer(LIFETIME, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _bind(self) -> ThreadingHTTPServer:
+        handler = self._handler_class()
+        for port in PORTS:
+            try:
+                server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+            except OSError:
+                continue
+            server.daemon_threads = True
+            return server
+        raise OSError(f"no free port in {PORTS}")
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``done()``, asked whenever a request arrives or ends."""
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while not done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.arrived.wait(remaining)
+        return True
+
+    def _record(self, received: Received) -> None:
+        with self.arrived:
+            self.received.append(received)
+            self.arrived.notify_all()
+
+    def _handler_class(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format, *args):
+                pass
+
+            def do_POST(self):
+                started = time.monotonic()
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                event_id = int(self.headers.get("PayLedger-Event-Id", 0))
+                signature = self.headers.get("PayLedger-Signature", "")
+                path = self.path.strip("/")
+                with receiver.arrived:
+                    receiver.arrivals.append((path, event_id))
+                    receiver._counts[path, event_id] += 1
+                    nth = receiver._counts[path, event_id]
+                    over = sum(receiver._counts.values()) > MAX_REQUESTS
+                    receiver.arrived.notify_all()
+                answer = 503 if over else receiver.behaviour(event_id, nth)
+                if answer == HANG:
+                    answer = 200 if self._wait_unless_hung_up(receiver.hang_seconds) else None
+                secret = receiver.secrets.get(path, "")
+                # Recorded before the answer goes out, so a sender that has its
+                # answer finds the request already recorded.
+                receiver._record(
+                    Received(
+                        path=path,
+                        event_id=event_id,
+                        body=body,
+                        signature=signature,
+                        signature_valid=_signature_valid(secret, signature, body),
+                        answered=answer,
+                        started=started,
+                        ended=time.monotonic(),
+                    )
+                )
+                if answer is not None:
+                    with contextlib.suppress(OSError):
+                        self.send_response(answer)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+
+            def _wait_unless_hung_up(self, seconds: float) -> bool:
+                """Sleep ``seconds``; False as soon as the sender closes the connection."""
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.01)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                return True
+
+        return Handler

@@ -1,0 +1,70 @@
+"""The receiver example in the README, run as written against a real delivery."""
+
+import re
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.test import TestCase
+
+from payments.services import phone_charge_create
+from sellers.tests.factories import seller_make
+from webhooks.services import webhook_deliver_next, webhook_endpoint_create, webhook_signature
+from webhooks.tests.receiver import Receiver
+
+README = Path(settings.BASE_DIR) / "README.md"
+
+
+def readme_receiver_example() -> dict:
+    """Run the first Python block after "### Verifying a delivery"; return its names."""
+    text = README.read_text()
+    section = text[text.index("### Verifying a delivery") :]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    names: dict = {}
+    exec(compile(code, str(README), "exec"), names)  # noqa: S102
+    return names
+
+
+class ReadmeReceiverExampleTests(TestCase):
+    def setUp(self):
+        self.example = readme_receiver_example()
+        self.receiver = Receiver(lambda event_id, nth: 200)
+        self.addCleanup(self.receiver.stop)
+        seller = seller_make(balance=100)
+        self.endpoint = webhook_endpoint_create(
+            seller=seller, url=self.receiver.url("shop"), event_types=["phone_charge.created"]
+        )
+        phone_charge_create(seller_id=seller.pk, phone_number="+14155550123", amount=5)
+        webhook_deliver_next()
+        self.delivery = self.receiver.received[0]
+
+    def valid(self, secret: str, header: str, body: bytes) -> bool:
+        return self.example["signature_valid"](secret, header, body)
+
+    def test_the_example_accepts_a_real_delivery(self):
+        self.assertTrue(
+            self.valid(self.endpoint.secret, self.delivery.signature, self.delivery.body)
+        )
+
+    def test_the_example_refuses_a_changed_body(self):
+        changed = self.delivery.body.replace(b'"amount":5', b'"amount":6')
+        self.assertNotEqual(changed, self.delivery.body)
+        self.assertFalse(self.valid(self.endpoint.secret, self.delivery.signature, changed))
+
+    def test_the_example_refuses_another_secret(self):
+        self.assertFalse(self.valid("whsec_other", self.delivery.signature, self.delivery.body))
+
+    def test_the_example_refuses_an_old_signature(self):
+        old = webhook_signature(
+            secret=self.endpoint.secret, timestamp=int(time.time()) - 3600, body=self.delivery.body
+        )
+        self.assertFalse(self.valid(self.endpoint.secret, old, self.delivery.body))
+
+    def test_the_example_refuses_a_malformed_header(self):
+        self.assertFalse(self.valid(self.endpoint.secret, "garbage", self.delivery.body))
+
+    def test_the_example_acts_once_per_event_id(self):
+        seen: set[str] = set()
+        first_time = self.example["first_time"]
+        event_id = str(self.delivery.event_id)
+        self.assertEqual([first_time(event_id, seen), first_time(event_id, seen)], [True, False])
