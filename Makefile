@@ -57,3 +57,12 @@ schema: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
+
+# The ledger against its model with many examples, then the bank test under
+# faults (needs DATABASE_URL on PostgreSQL; on SQLite it is skipped).
+MODEL_EXAMPLES ?= 100
+BANK_SECONDS ?= 60
+verify-model: install
+	PAYLEDGER_MODEL_EXAMPLES=$(MODEL_EXAMPLES) PAYLEDGER_BANK_SECONDS=$(BANK_SECONDS) \
+	$(BIN)/python -m pytest -s -p no:cacheprovider --hypothesis-show-statistics \
+	payments/tests/test_model.py payments/tests/test_found_by_the_model.py payments/tests/test_bank.py

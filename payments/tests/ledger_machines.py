@@ -45,7 +45,7 @@ from sellers.tests.factories import PASSWORD, client_for, staff_make
 
 # Examples per machine: few by default (the suite stays fast), more in CI on
 # PostgreSQL and in `make verify-model`.
-EXAMPLES = int(os.environ.get("PAYLEDGER_MODEL_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PAYLEDGER_MODEL_EXAMPLES", "10"))
 STEPS = int(os.environ.get("PAYLEDGER_MODEL_STEPS", "30"))
 MACHINE_SETTINGS = hypothesis_settings(
     max_examples=EXAMPLES,
