@@ -64,5 +64,5 @@ MODEL_EXAMPLES ?= 100
 BANK_SECONDS ?= 60
 verify-model: install
 	PAYLEDGER_MODEL_EXAMPLES=$(MODEL_EXAMPLES) PAYLEDGER_BANK_SECONDS=$(BANK_SECONDS) \
-	$(BIN)/python -m pytest -s -p no:cacheprovider --hypothesis-show-statistics \
+	$(BIN)/python -m pytest -rP --show-capture=stderr -p no:cacheprovider \
 	payments/tests/test_model.py payments/tests/test_found_by_the_model.py payments/tests/test_bank.py

@@ -11,6 +11,8 @@ machines run in a plain ``TestCase`` on SQLite and PostgreSQL alike.
 """
 
 import os
+from collections import Counter
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,7 +32,7 @@ from payments.models import (
     PhoneChargeReversal,
     Transaction,
 )
-from payments.selectors import ledger_check
+from payments.selectors import ledger_check, seller_statement
 from payments.services import (
     credit_request_approve,
     credit_request_create,
@@ -38,7 +40,7 @@ from payments.services import (
     phone_charge_create,
     phone_charge_reverse,
 )
-from payments.tests.model import Answer, LedgerModel
+from payments.tests.model import APPROVED, Answer, LedgerModel
 from sellers.models import Seller
 from sellers.services import seller_register
 from sellers.tests.factories import PASSWORD, client_for, staff_make
@@ -67,7 +69,14 @@ REFERENCES = [None, "order-1", "order-2", "order-3"]
 SMALL_AMOUNTS = st.integers(min_value=1, max_value=2_000)
 INVALID_AMOUNTS = st.sampled_from([0, -1, settings.PAYLEDGER_MAX_AMOUNT + 1])
 AMOUNTS = st.one_of(SMALL_AMOUNTS, INVALID_AMOUNTS, st.just(settings.PAYLEDGER_MAX_AMOUNT))
+CHARGE_AMOUNTS = st.one_of(st.integers(min_value=1, max_value=300), AMOUNTS)
 PICK = st.integers(min_value=0, max_value=1_000)
+# Few sellers, so an example's steps pile up on each one's balance.
+MAX_SELLERS = 3
+# A new seller is usually given some approved credit, so charges find money.
+STARTING_CREDIT = st.one_of(st.just(0), SMALL_AMOUNTS)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 
 
 def answer_of(call) -> Answer:
@@ -88,7 +97,11 @@ def pick(items: list, index: int):
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    """The database checks shared by both machines; ids map model handles to rows."""
+    """The database checks shared by both machines; ids map model handles to rows.
+
+    ``totals`` adds up what every example of a machine did, for the summary."""
+
+    totals: Counter
 
     def __init__(self):
         super().__init__()
@@ -102,6 +115,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.staff = staff_make(reverser=True)
 
     def teardown(self):
+        model = self.model
+        self.totals.update(
+            examples=1,
+            sellers=len(model.sellers),
+            credit_requests=len(model.credit_requests),
+            approved=sum(c.status == APPROVED for c in model.credit_requests.values()),
+            charges=len(model.charges),
+            reversals=sum(c.reversed for c in model.charges.values()),
+            idempotency_keys=len(model.idempotency_keys),
+        )
         transaction.set_rollback(True)
         self._savepoint.__exit__(None, None, None)
 
@@ -122,6 +145,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def database_matches_model(self):
+        self.totals["checks against the model"] += 1
         for handle, seller_id in enumerate(self.seller_ids):
             state = self.model.sellers[handle]
             assert Seller.objects.get(pk=seller_id).balance == state.balance, handle
@@ -153,12 +177,17 @@ class LedgerMachine(RuleBasedStateMachine):
 class ServiceLedgerMachine(LedgerMachine):
     """Random sequences of service calls, each held to the model."""
 
-    @rule()
-    def register(self):
+    totals = Counter()
+
+    @precondition(lambda self: len(self.seller_ids) < MAX_SELLERS)
+    @rule(credit=STARTING_CREDIT)
+    def register(self, credit):
         seller = seller_register(
             username=f"model{len(self.seller_ids)}", password=PASSWORD, name="Model seller"
         )
         self.created(self.model.register(), self.seller_ids, seller.pk)
+        if credit:
+            self.fund(len(self.seller_ids) - 1, credit)
 
     @precondition(lambda self: self.seller_ids)
     @rule(index=PICK, amount=AMOUNTS)
@@ -174,6 +203,13 @@ class ServiceLedgerMachine(LedgerMachine):
             expected.code if not expected.ok else None
         ), (answer, expected)
         self.created(expected, self.credit_request_ids, created[0] if created else None)
+
+    @precondition(lambda self: self.seller_ids)
+    @rule(index=PICK, amount=SMALL_AMOUNTS)
+    def fund(self, index, amount):
+        """Ask for credit and have it approved: most charges then find money."""
+        self.ask_credit(index, amount)
+        self.approve(len(self.credit_request_ids) - 1)
 
     def decide(self, index: int, service, model_decision) -> None:
         handle = index % len(self.credit_request_ids)
@@ -203,11 +239,17 @@ class ServiceLedgerMachine(LedgerMachine):
     @precondition(lambda self: self.seller_ids)
     @rule(
         index=PICK,
-        phone=st.sampled_from(sorted(PHONES)),
-        amount=AMOUNTS,
-        reference=st.sampled_from(REFERENCES),
+        charges=st.lists(
+            st.tuples(st.sampled_from(sorted(PHONES)), CHARGE_AMOUNTS, st.sampled_from(REFERENCES)),
+            min_size=1,
+            max_size=4,
+        ),
     )
-    def charge(self, index, phone, amount, reference):
+    def charge(self, index, charges):
+        for phone, amount, reference in charges:
+            self.charge_one(index, phone, amount, reference)
+
+    def charge_one(self, index, phone, amount, reference):
         handle = index % len(self.seller_ids)
         created = []
         answer = answer_of(
@@ -233,8 +275,8 @@ class ServiceLedgerMachine(LedgerMachine):
         """Spend the whole balance: the edge where a conditional debit matters."""
         handle = index % len(self.seller_ids)
         balance = self.model.sellers[handle].balance
-        self.charge(handle, "+14155550123", balance, None)
-        self.charge(handle, "+14155550123", 1, None)
+        self.charge_one(handle, "+14155550123", balance, None)
+        self.charge_one(handle, "+14155550123", 1, None)
 
     @precondition(lambda self: self.charge_ids)
     @rule(index=PICK)
@@ -249,9 +291,23 @@ class ServiceLedgerMachine(LedgerMachine):
             None if expected.ok else expected.code,
         ), (answer, expected)
 
+    @precondition(lambda self: self.seller_ids)
+    @rule(index=PICK)
+    def read_statement(self, index):
+        handle = index % len(self.seller_ids)
+        statement = seller_statement(seller_id=self.seller_ids[handle], start=EPOCH, end=FAR_FUTURE)
+        read = {
+            "opening_balance": statement.opening_balance,
+            "closing_balance": statement.closing_balance,
+            "totals": statement.totals,
+        }
+        assert read == self.statement_expected(handle), (read, self.statement_expected(handle))
+
 
 class ApiLedgerMachine(LedgerMachine):
     """The same operations over HTTP: serializers, permissions, idempotency, error codes."""
+
+    totals = Counter()
 
     def __init__(self):
         super().__init__()
@@ -285,8 +341,9 @@ class ApiLedgerMachine(LedgerMachine):
         if not expected.ok:
             assert body["code"] == expected.code, (body, expected)
 
-    @rule()
-    def register(self):
+    @precondition(lambda self: len(self.seller_ids) < MAX_SELLERS)
+    @rule(credit=STARTING_CREDIT)
+    def register(self, credit):
         number = len(self.seller_ids)
         response = APIClient().post(
             "/api/sellers/",
@@ -298,6 +355,8 @@ class ApiLedgerMachine(LedgerMachine):
         seller_id = response.json()["id"]
         self.created(expected, self.seller_ids, seller_id)
         self.seller_clients.append(client_for(Seller.objects.get(pk=seller_id).user))
+        if credit:
+            self.fund(number, credit, keyed=False)
 
     @precondition(lambda self: self.seller_ids)
     @rule(
@@ -317,6 +376,13 @@ class ApiLedgerMachine(LedgerMachine):
         )
         self.assert_answer(response, expected)
         self.created(expected, self.credit_request_ids, response.json().get("id"))
+
+    @precondition(lambda self: self.seller_ids)
+    @rule(index=PICK, amount=SMALL_AMOUNTS, keyed=st.booleans())
+    def fund(self, index, amount, keyed):
+        """Ask for credit and have it approved: most charges then find money."""
+        self.ask_credit(index, amount, keyed)
+        self.approve(len(self.credit_request_ids) - 1)
 
     def decide(self, index: int, action: str, model_decision) -> None:
         handle = index % len(self.credit_request_ids)
@@ -359,12 +425,22 @@ class ApiLedgerMachine(LedgerMachine):
     @precondition(lambda self: self.seller_ids)
     @rule(
         index=PICK,
-        phone=st.sampled_from(sorted(PHONES)),
-        amount=st.one_of(AMOUNTS, st.sampled_from(["10", 10.0, None])),
-        reference=st.sampled_from(REFERENCES),
-        keyed=st.booleans(),
+        charges=st.lists(
+            st.tuples(
+                st.sampled_from(sorted(PHONES)),
+                st.one_of(CHARGE_AMOUNTS, st.sampled_from(["10", 10.0, None])),
+                st.sampled_from(REFERENCES),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
     )
-    def charge(self, index, phone, amount, reference, keyed):
+    def charge(self, index, charges):
+        for phone, amount, reference, keyed in charges:
+            self.charge_one(index, phone, amount, reference, keyed)
+
+    def charge_one(self, index, phone, amount, reference, keyed):
         handle = index % len(self.seller_ids)
         body = {"phone_number": phone, "amount": amount}
         if reference is not None:
@@ -443,7 +519,7 @@ class ApiLedgerMachine(LedgerMachine):
     @rule(index=PICK, as_staff=st.booleans())
     def read_statement(self, index, as_staff):
         handle = index % len(self.seller_ids)
-        query = {"from": "2000-01-01T00:00:00Z", "to": "2999-01-01T00:00:00Z"}
+        query = {"from": EPOCH.isoformat(), "to": FAR_FUTURE.isoformat()}
         if as_staff:
             client = self.staff_client
             query["seller"] = self.seller_ids[handle]

@@ -1,5 +1,6 @@
 """The ledger held to its model over random operation sequences (see ledger_machines)."""
 
+import sys
 from unittest import mock
 
 from django.db import connection
@@ -17,9 +18,11 @@ from payments.tests.ledger_machines import (
 class LedgerModelTests(TestCase):
     def test_the_services_agree_with_the_model_over_random_histories(self):
         run_state_machine_as_test(ServiceLedgerMachine, settings=MACHINE_SETTINGS)
+        print("\nservices vs model:", dict(ServiceLedgerMachine.totals), file=sys.stderr)
 
     def test_the_api_agrees_with_the_model_over_random_histories(self):
         run_state_machine_as_test(ApiLedgerMachine, settings=MACHINE_SETTINGS)
+        print("\nHTTP API vs model:", dict(ApiLedgerMachine.totals), file=sys.stderr)
 
 
 def debit_without_the_condition(seller_id: int, delta: int) -> int | None:
