@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -53,13 +53,30 @@ class TryAgain(exceptions.APIException):
     wait = 1  # DRF's handler turns this into the Retry-After header.
 
 
+CONNECTION_LOST = (
+    "The connection to the database was lost (it may be restarting). Retry after"
+    " Retry-After seconds with the same Idempotency-Key: if the first attempt landed,"
+    " the retry replays its answer; if not, it runs now."
+)
+
 # PostgreSQL: lock_timeout, statement_timeout.
 TIMEOUT_PGCODES = {"55P03", "57014"}
+# PostgreSQL shutting down, crashing or starting up (57P01-57P03); class 08 is a
+# broken connection. An error with no code at all comes from the client library:
+# the server or PgBouncer went away mid-request.
+CONNECTION_LOST_PGCODES = {"57P01", "57P02", "57P03"}
 
 
 def _is_timeout(error: OperationalError) -> bool:
     pgcode = getattr(error.__cause__, "pgcode", None)
     return pgcode in TIMEOUT_PGCODES or "database is locked" in str(error)
+
+
+def _is_connection_lost(error: OperationalError | InterfaceError) -> bool:
+    if isinstance(error, InterfaceError):
+        return True
+    pgcode = getattr(error.__cause__, "pgcode", None)
+    return pgcode is None or pgcode in CONNECTION_LOST_PGCODES or pgcode.startswith("08")
 
 
 def _field_errors(detail: Any) -> Any:
@@ -98,6 +115,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, OperationalError) and _is_timeout(exc):
         exc = TryAgain()
+    elif isinstance(exc, (OperationalError, InterfaceError)) and _is_connection_lost(exc):
+        exc = TryAgain(CONNECTION_LOST)
     # DRF's handler sets headers such as WWW-Authenticate and Retry-After and
     # returns None for errors it does not know, which must stay loud.
     response = drf_exception_handler(exc, context)

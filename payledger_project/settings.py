@@ -157,12 +157,35 @@ DATABASES = {
 # sets both to 0 (no limit) for them.
 PAYLEDGER_LOCK_TIMEOUT_MS = env_int("PAYLEDGER_LOCK_TIMEOUT_MS", 5000)
 PAYLEDGER_STATEMENT_TIMEOUT_MS = env_int("PAYLEDGER_STATEMENT_TIMEOUT_MS", 15000)
+REQUEST_TIMEOUTS = (
+    f"-c lock_timeout={PAYLEDGER_LOCK_TIMEOUT_MS}"
+    f" -c statement_timeout={PAYLEDGER_STATEMENT_TIMEOUT_MS}"
+)
+# DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction
+# pooling mode, where one client's transactions run on whichever server
+# connection is free. So no server-side cursors (they outlive a transaction) and
+# no startup options (PgBouncer refuses them; its connect_query sets the
+# timeouts on each server connection instead, see scripts/cluster.sh).
+DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be unset or 'pgbouncer'.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Sent in the connection's startup packet: no extra round trip per connection.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c lock_timeout={PAYLEDGER_LOCK_TIMEOUT_MS}"
-        f" -c statement_timeout={PAYLEDGER_STATEMENT_TIMEOUT_MS}"
+    if DATABASE_POOLER == "pgbouncer":
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        # Sent in the connection's startup packet: no extra round trip per connection.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = REQUEST_TIMEOUTS
+# DATABASE_REPLICA_URL: a streaming replica for reads that may lag (see
+# payledger_project/db_routing.py); it is never migrated or written.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        conn_health_checks=True,
     )
+    DATABASES["replica"]["OPTIONS"] = {"options": REQUEST_TIMEOUTS}
+DATABASE_ROUTERS = ["payledger_project.db_routing.PrimaryReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
     # A file, not Django's shared-cache in-memory database: shared cache uses

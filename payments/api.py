@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from payledger_project.db_routing import replica_or_primary
 from payledger_project.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENT_REPLAYED,
@@ -79,6 +80,13 @@ from payments.services import (
 )
 from sellers.permissions import IsSeller
 
+MAY_LAG = (
+    "Served by the read replica when one is configured, so it may lag the primary by the"
+    ' replica\'s delay (README, "Scaling"). To read your own write, use the answer of the'
+    " write itself (a charge answers with its `transaction_id` and the new `balance`) or"
+    " `GET /api/sellers/me/`, which always reads the primary."
+)
+
 DECISION_RESPONSES = {
     200: CreditRequestOutputSerializer,
     **error_responses(401, 403, 404, 409, 503, conflicts=[AlreadyDecided]),
@@ -87,7 +95,8 @@ DECISION_RESPONSES = {
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: CreditRequestOutputSerializer, **error_responses(400, 401, 404)}
+        description=MAY_LAG,
+        responses={200: CreditRequestOutputSerializer, **error_responses(400, 401, 404)},
     ),
     retrieve=extend_schema(
         responses={200: CreditRequestOutputSerializer, **error_responses(401, 404)}
@@ -133,7 +142,10 @@ class CreditRequestViewSet(
         return [IsAuthenticated()]
 
     def get_queryset(self):
-        return credit_request_list(user=self.request.user)
+        credit_requests = credit_request_list(user=self.request.user)
+        if self.action == "list":  # may lag; a decision reads and locks the primary
+            return credit_requests.using(replica_or_primary())
+        return credit_requests
 
     @idempotent
     def create(self, request: Request) -> Response:
@@ -297,7 +309,8 @@ class TransactionExportApi(GenericAPIView):
     filterset_class = TransactionFilter
 
     def get_queryset(self):
-        return transaction_list(user=self.request.user)
+        # May lag behind the primary by the replica's delay (see "Scaling").
+        return transaction_list(user=self.request.user).using(replica_or_primary())
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # The body is CSV written by get(); errors stay JSON whatever Accept says.
@@ -308,7 +321,7 @@ class TransactionExportApi(GenericAPIView):
         description=(
             "Oldest first, with the journal's filters. With `created_after`, the export"
             " starts with one row of kind `opening_balance` per seller: its balance at that"
-            " instant (`balance_after`), so the rows that follow run on from it."
+            " instant (`balance_after`), so the rows that follow run on from it. " + MAY_LAG
         ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
@@ -319,7 +332,7 @@ class TransactionExportApi(GenericAPIView):
         if start is not None:
             sellers = export_sellers(
                 user=request.user, seller_id=request.query_params.get("seller")
-            )
+            ).using(replica_or_primary())
             instant = filters.RFC3339DateTimeField().clean(start)
             rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
         writer = csv.writer(EchoBuffer())
@@ -334,6 +347,7 @@ class TransactionExportApi(GenericAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="The caller's journal, newest first",
+        description=MAY_LAG,
         responses={200: TransactionOutputSerializer, **error_responses(400, 401, 404)},
     )
 )
@@ -345,7 +359,8 @@ class TransactionListApi(ListAPIView):
     pagination_class = JournalPagination
 
     def get_queryset(self):
-        return transaction_list(user=self.request.user)
+        # May lag behind the primary by the replica's delay (see "Scaling").
+        return transaction_list(user=self.request.user).using(replica_or_primary())
 
 
 class StatementApi(APIView):

@@ -24,6 +24,8 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - selenium is in requirements.txt
     webdriver = None
 
@@ -80,7 +82,15 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.open(reverse("admin:login"), browser)
         browser.find_element(By.NAME, "username").send_keys(user.username)
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        self.click_through(browser.find_element(By.CSS_SELECTOR, "input[type=submit]"), browser)
+
+    def click_through(self, element, browser=None) -> None:
+        """Click a link or button and wait until the page it leads to has replaced this
+        one, so nothing is read from a page on its way out."""
+        browser = browser or self.browser
+        leaving = browser.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(browser, 30).until(staleness_of(leaving))
 
     def page_text(self, browser=None) -> str:
         return (browser or self.browser).find_element(By.TAG_NAME, "body").text
@@ -97,7 +107,7 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.open(reverse("admin:payments_creditrequest_changelist"))
         self.assertIn("2 pending requests, 325 in all.", self.page_text())
         self.screenshot("1-pending-list")
-        self.browser.find_element(By.LINK_TEXT, str(self.first.pk)).click()
+        self.click_through(self.browser.find_element(By.LINK_TEXT, str(self.first.pk)))
         page = self.page_text()
         self.assertIn("SELLER'S BALANCE", page.upper())
         self.assertIn("380", page)  # the balance after the 120 charge
@@ -105,9 +115,9 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
             len(self.browser.find_elements(By.CSS_SELECTOR, "table.seller-journal tbody tr")), 2
         )
         self.screenshot("2-request-page")
-        self.browser.find_element(By.ID, "approve-button").click()
+        self.click_through(self.browser.find_element(By.ID, "approve-button"))
         self.assertIn(f"Approve credit request #{self.first.pk}?", self.page_text())
-        self.browser.find_element(By.ID, "confirm-button").click()
+        self.click_through(self.browser.find_element(By.ID, "confirm-button"))
         page = self.page_text()
         self.screenshot("3-approved-next-request")
         self.assertIn(f"Approved credit request #{self.first.pk}", page)
@@ -123,8 +133,8 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         confirm = reverse("admin:payments_creditrequest_approve", args=[self.first.pk])
         self.open(confirm)
         self.open(confirm, browser=other)
-        self.browser.find_element(By.ID, "confirm-button").click()
-        other.find_element(By.ID, "confirm-button").click()
+        self.click_through(self.browser.find_element(By.ID, "confirm-button"))
+        self.click_through(other.find_element(By.ID, "confirm-button"), other)
         self.screenshot("4-already-decided", browser=other)
         self.assertIn("already been decided", self.page_text(other))
         self.assertEqual(self.balance(), 380 + 250)
@@ -133,10 +143,10 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
     def test_a_rejection_reason_typed_in_the_admin_reaches_the_seller_in_the_api(self):
         self.log_in(self.approver)
         self.open(reverse("admin:payments_creditrequest_change", args=[self.first.pk]))
-        self.browser.find_element(By.ID, "reject-button").click()
+        self.click_through(self.browser.find_element(By.ID, "reject-button"))
         self.browser.find_element(By.ID, "reason").send_keys("Invoice 12 is unpaid")
         self.screenshot("5-reject-with-reason")
-        self.browser.find_element(By.ID, "confirm-button").click()
+        self.click_through(self.browser.find_element(By.ID, "confirm-button"))
         self.assertIn(f"Rejected credit request #{self.first.pk}", self.page_text())
         answer = client_for(self.seller.user).get(
             reverse("credit-request-detail", args=[self.first.pk])
@@ -182,11 +192,11 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.log_in(reverser)
         self.open(reverse("admin:payments_phonecharge_change", args=[charge.pk]))
         self.assertIn("Not reversed.", self.page_text())
-        self.browser.find_element(By.ID, "reverse-button").click()
+        self.click_through(self.browser.find_element(By.ID, "reverse-button"))
         self.assertIn(f"Reverse charge #{charge.pk}?", self.page_text())
         self.browser.find_element(By.ID, "reason").send_keys("Operator refused the top-up")
         self.screenshot("9-reverse-with-reason")
-        self.browser.find_element(By.ID, "confirm-button").click()
+        self.click_through(self.browser.find_element(By.ID, "confirm-button"))
         page = self.page_text()
         self.screenshot("10-reversed")
         self.assertIn(f"Reversed charge #{charge.pk}: 120 back to Bob Top-ups", page)
