@@ -384,6 +384,8 @@ class BankRun:
             applied = 1 if operation.target in reversed_charges else 0
             if operation.refused:
                 # already_reversed: another request reversed it; insufficient_phone_balance: none.
+                if operation.lost_once:
+                    resolutions["refused after retry"] += 1
                 code = operation.answer.get("code")
                 if code == "already_reversed" and not applied:
                     violations.append(f"reverse {operation.id}: already_reversed, but it is not")
