@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker demo test lint format schema bench
+.PHONY: install run serve worker demo test lint format schema bench cluster cluster-down verify-model
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ schema: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
+
+# Scaled out on this machine: the primary, a streaming replica, PgBouncer and two
+# app servers (scripts/cluster.sh; run as root). `make cluster-down` stops them.
+cluster: install
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
 
 # The ledger against its model with many examples, then the bank test under
 # faults (needs DATABASE_URL on PostgreSQL; on SQLite it is skipped).
