@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker demo test lint format schema bench cluster cluster-down
+.PHONY: install run serve worker demo test lint format schema bench cluster cluster-down verify-model
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +65,12 @@ cluster: install
 
 cluster-down:
 	bash scripts/cluster.sh down
+
+# The ledger against its model with many examples, then the bank test under
+# faults (needs DATABASE_URL on PostgreSQL; on SQLite it is skipped).
+MODEL_EXAMPLES ?= 100
+BANK_SECONDS ?= 60
+verify-model: install
+	PAYLEDGER_MODEL_EXAMPLES=$(MODEL_EXAMPLES) PAYLEDGER_BANK_SECONDS=$(BANK_SECONDS) \
+	$(BIN)/python -m pytest -rP --show-capture=stderr -p no:cacheprovider \
+	payments/tests/test_model.py payments/tests/test_found_by_the_model.py payments/tests/test_bank.py

@@ -17,7 +17,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from rest_framework.fields import DateTimeField
 
 from payments.exceptions import (
     AlreadyDecided,
@@ -216,53 +215,61 @@ def credit_request_reject(
 # On PostgreSQL a charge moves its money and writes its event in one
 # statement, so the seller's row lock is held for that statement and the commit
 # alone. The event's payload is the charge as PhoneChargeOutputSerializer shows
-# it, built by json_build_object (a test holds the two equal). SQLite cannot
+# it, built by json_build_object (a test holds the two equal). The charge is
+# dated once it holds the lock (clock_timestamp() in the debit's RETURNING), not
+# when the statement began: a charge that waited for the lock must not be dated
+# before the one that went first, or the journal's dates would disagree with its
+# balance_after chain (and a balance "at an instant" would be a state that never
+# was). The date's text is DRF's: microseconds only when there are any, "Z". SQLite cannot
 # modify rows inside a WITH clause (and lets one writer in at a time anyway),
 # so it takes the same steps one statement at a time.
 CHARGE_IN_ONE_STATEMENT = """
 WITH debited AS (
     UPDATE sellers_seller SET balance = balance - %(amount)s
     WHERE id = %(seller_id)s AND balance >= %(amount)s
-    RETURNING id, balance
+    RETURNING id, balance, clock_timestamp() AS now
 ), phone AS (
     INSERT INTO payments_phoneaccount (phone_number, balance, created_at)
-    SELECT %(phone_number)s, %(amount)s, %(now)s FROM debited
+    SELECT %(phone_number)s, %(amount)s, debited.now FROM debited
     ON CONFLICT (phone_number)
     DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance
     RETURNING phone_number
 ), charge AS (
     INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at, reference)
-    SELECT debited.id, phone.phone_number, %(amount)s, %(now)s, %(reference)s
+    SELECT debited.id, phone.phone_number, %(amount)s, debited.now, %(reference)s
     FROM debited, phone
     RETURNING id
 ), journal_row AS (
     INSERT INTO payments_transaction
         (seller_id, kind, amount, balance_after, created_at, phone_charge_id)
-    SELECT debited.id, %(kind)s, %(amount)s, debited.balance, %(now)s, charge.id
+    SELECT debited.id, %(kind)s, %(amount)s, debited.balance, debited.now, charge.id
     FROM debited, charge
     RETURNING id
 ), event AS (
     INSERT INTO payments_event (type, seller_id, created_at, payload)
-    SELECT %(event_type)s, debited.id, %(now)s, json_build_object(
+    SELECT %(event_type)s, debited.id, debited.now, json_build_object(
         'id', charge.id,
         'seller', debited.id,
         'phone_number', phone.phone_number,
         'amount', %(amount)s::bigint,
-        'created_at', %(created_at)s::text,
+        'created_at', to_char(debited.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+            || CASE WHEN date_part('microseconds', debited.now)::bigint %% 1000000 = 0
+                    THEN '' ELSE to_char(debited.now AT TIME ZONE 'UTC', '.US') END
+            || 'Z',
         'reference', %(reference)s::text,
         'transaction_id', journal_row.id,
         'balance', debited.balance
     )::jsonb
     FROM debited, phone, charge, journal_row
 )
-SELECT charge.id, journal_row.id, debited.balance FROM debited, charge, journal_row
+SELECT charge.id, journal_row.id, debited.balance, debited.now
+FROM debited, charge, journal_row
 """
 
 
 def _charge_move_in_one_statement(
     *, seller_id: int, phone_number: str, amount: int, reference: str | None
 ) -> PhoneCharge | None:
-    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             CHARGE_IN_ONE_STATEMENT,
@@ -270,17 +277,15 @@ def _charge_move_in_one_statement(
                 "seller_id": seller_id,
                 "phone_number": phone_number,
                 "amount": amount,
-                "now": now,
                 "kind": Transaction.Kind.CHARGE,
                 "reference": reference,
                 "event_type": Event.Type.PHONE_CHARGE_CREATED,
-                "created_at": DateTimeField().to_representation(now),
             },
         )
         moved = cursor.fetchone()
     if moved is None:
         return None
-    charge_id, transaction_id, balance_after = moved
+    charge_id, transaction_id, balance_after, now = moved
     charge = PhoneCharge(
         id=charge_id,
         seller_id=seller_id,

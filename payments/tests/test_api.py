@@ -1,7 +1,9 @@
+import contextlib
 import datetime
 from unittest import mock
 
 from django.conf import settings
+from django.db.models import Max
 from django.test import override_settings
 from django.urls import reverse
 from rest_framework import status
@@ -17,9 +19,17 @@ PHONE = "+14155550123"
 OTHER_PHONE = "+14155550199"
 
 
+@contextlib.contextmanager
 def _at(moment: datetime.datetime):
-    """Stamp rows created inside the block (``auto_now_add``) with ``moment``."""
-    return mock.patch("django.utils.timezone.now", return_value=moment)
+    """Stamp rows created inside the block with ``moment``: ``auto_now_add`` rows
+    by the mocked clock, and charges and their journal rows afterwards (on
+    PostgreSQL the database dates a charge once it holds the seller's lock)."""
+    before = {model: model.objects.aggregate(last=Max("pk"))["last"] or 0
+              for model in (PhoneCharge, Transaction)}  # fmt: skip
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
+    for model, last in before.items():
+        model.objects.filter(pk__gt=last).update(created_at=moment)
 
 
 class CreditRequestCreateApiTests(ErrorShapeAssertions, APITestCase):

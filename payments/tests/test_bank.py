@@ -1,0 +1,93 @@
+"""The bank test: a live gunicorn on PostgreSQL, 32 clients, a reader and a nemesis.
+
+See payments/tests/bank.py for the run and its checker. It runs when
+PAYLEDGER_BANK_SECONDS says how long the clients run (CI: 30, `make
+verify-model`: 60) and the tests are on PostgreSQL; a plain `make test` skips it.
+"""
+
+import json
+import os
+import sys
+from unittest import skipUnless
+
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from payledger_project.tests.test_production import ServerTestCase
+from payments.tests.bank import BankRun
+from sellers.tests.factories import seller_make, staff_make
+
+SECONDS = float(os.environ.get("PAYLEDGER_BANK_SECONDS", "0"))
+SELLERS = 10
+STARTING_CREDIT = 20_000
+LOCK_TIMEOUT_MS = 300
+
+
+def bank_enabled() -> bool:
+    return connection.vendor == "postgresql" and SECONDS > 0
+
+
+NEEDS = "PostgreSQL (row locks, pg_terminate_backend) and PAYLEDGER_BANK_SECONDS"
+
+
+class BankTestCase(ServerTestCase):
+    environment = {
+        "WEB_CONCURRENCY": "4",
+        "SECURE_SSL_REDIRECT": "false",
+        "PAYLEDGER_CHARGE_RATE": "1000000/minute",
+        "PAYLEDGER_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
+    }
+
+    def bank(self, *, sellers: int, seconds: float, **options) -> BankRun:
+        tokens = {}
+        for _ in range(sellers):
+            seller = seller_make(balance=STARTING_CREDIT)
+            tokens[seller.pk] = Token.objects.create(user=seller.user).key
+        staff = Token.objects.create(user=staff_make(reverser=True)).key
+        return BankRun(
+            base_url=self.server.base_url,
+            server_group=self.server.process.pid,
+            seller_tokens=tokens,
+            staff_token=staff,
+            lock_hold=3 * LOCK_TIMEOUT_MS / 1000,
+            seconds=seconds,
+            **options,
+        )
+
+
+@skipUnless(bank_enabled(), NEEDS)
+class BankTests(BankTestCase):
+    """`make serve`, as the README runs PayLedger, under faults."""
+
+    command = ["make", "--no-print-directory", "serve", f"VENV={sys.prefix}"]
+
+    def test_money_is_conserved_and_every_answer_holds_under_faults(self):
+        run = self.bank(sellers=SELLERS, seconds=SECONDS)
+
+        run.run()
+        violations, summary = run.check()
+
+        print("\nbank test:", json.dumps(summary, indent=1), file=sys.stderr)
+        self.assertEqual(violations, [])
+        self.assertGreater(sum(run.faults.values()), 0)
+        self.assertGreater(summary["reads checked"], 0)
+
+
+@skipUnless(bank_enabled(), NEEDS)
+class BrokenBankTests(BankTestCase):
+    """The checker catches a build whose debit checks the balance outside the lock."""
+
+    command = [
+        sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+        "payments.tests.broken_wsgi:application",
+    ]  # fmt: skip
+
+    def test_a_balance_checked_outside_the_lock_is_caught(self):
+        run = self.bank(sellers=2, seconds=min(SECONDS, 8), clients=16, nemesis_every=3_600)
+
+        run.run()
+        violations, summary = run.check()
+
+        print("\nbroken bank:", json.dumps(summary, indent=1), file=sys.stderr)
+        self.assertGreater(summary["violations"], 0)
+        self.assertTrue(any("journal total" in line for line in violations), violations[:5])

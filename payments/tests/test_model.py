@@ -1,0 +1,49 @@
+"""The ledger held to its model over random operation sequences (see ledger_machines)."""
+
+import sys
+from unittest import mock
+
+from django.db import connection
+from django.test import TestCase
+from hypothesis.stateful import run_state_machine_as_test
+
+from payments import services
+from payments.tests.ledger_machines import (
+    MACHINE_SETTINGS,
+    ApiLedgerMachine,
+    ServiceLedgerMachine,
+)
+
+
+class LedgerModelTests(TestCase):
+    def test_the_services_agree_with_the_model_over_random_histories(self):
+        run_state_machine_as_test(ServiceLedgerMachine, settings=MACHINE_SETTINGS)
+        print("\nservices vs model:", dict(ServiceLedgerMachine.totals), file=sys.stderr)
+
+    def test_the_api_agrees_with_the_model_over_random_histories(self):
+        run_state_machine_as_test(ApiLedgerMachine, settings=MACHINE_SETTINGS)
+        print("\nHTTP API vs model:", dict(ApiLedgerMachine.totals), file=sys.stderr)
+
+
+def debit_without_the_condition(seller_id: int, delta: int) -> int | None:
+    """The seller's balance moved with no ``balance + delta >= 0`` guard."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sellers_seller SET balance = balance + %s WHERE id = %s RETURNING balance",
+            [delta, seller_id],
+        )
+        return cursor.fetchone()[0]
+
+
+class BrokenBuildTests(TestCase):
+    """The model catches a service that skips the conditional debit."""
+
+    def test_a_charge_without_the_balance_condition_is_reported(self):
+        unguarded = services.CHARGE_IN_ONE_STATEMENT.replace("AND balance >= %(amount)s", "")
+        with (
+            mock.patch.object(services, "_seller_balance_add", debit_without_the_condition),
+            mock.patch.object(services, "CHARGE_IN_ONE_STATEMENT", unguarded),
+            self.assertRaises(AssertionError) as caught,
+        ):
+            run_state_machine_as_test(ServiceLedgerMachine, settings=MACHINE_SETTINGS)
+        self.assertIn("insufficient_balance", str(caught.exception))
