@@ -111,6 +111,8 @@ pool_mode = transaction
 default_pool_size = $PGBOUNCER_POOL_SIZE
 max_client_conn = 1000
 server_reset_query =
+; After the primary restarts, reconnect within a second rather than PgBouncer's 15 s.
+server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 logfile = $CLUSTER_DIR/pgbouncer.log
 pidfile = $CLUSTER_DIR/pgbouncer.pid
