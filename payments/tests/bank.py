@@ -86,8 +86,7 @@ class BankRun:
     def __init__(
         self,
         *,
-        base_url: str,
-        server_group: int,
+        servers: list[tuple[str, int]],
         seller_tokens: dict[int, str],
         staff_token: str,
         lock_hold: float,
@@ -95,8 +94,9 @@ class BankRun:
         clients: int = 32,
         nemesis_every: float = 2.0,
     ):
-        self.base_url = base_url
-        self.server_group = server_group
+        # (base URL, process group) of each app server still alive; clients spread
+        # over them and move to another after a lost answer.
+        self.servers = list(servers)
         self.seller_tokens = seller_tokens
         self.staff_token = staff_token
         self.lock_hold = lock_hold
@@ -130,9 +130,11 @@ class BankRun:
             "Idempotency-Key": f"bank-{operation.id}",
         }
         for attempt in range(ATTEMPTS):
+            servers = self.servers
+            base_url, _ = servers[(operation.id + attempt) % len(servers)]
             try:
                 response = session.post(
-                    self.base_url + operation.path,
+                    base_url + operation.path,
                     json=operation.body,
                     headers=headers,
                     timeout=REQUEST_TIMEOUT,
@@ -194,12 +196,13 @@ class BankRun:
         headers = {"Authorization": f"Token {self.staff_token}"}
         while time.monotonic() < deadline:
             seller = random.choice(list(self.seller_tokens))
+            base_url, _ = random.choice(self.servers)
             try:
                 seller_read = session.get(
-                    f"{self.base_url}/api/sellers/{seller}/", headers=headers, timeout=5
+                    f"{base_url}/api/sellers/{seller}/", headers=headers, timeout=5
                 )
                 statement = session.get(
-                    f"{self.base_url}/api/payments/statement/",
+                    f"{base_url}/api/payments/statement/",
                     params={**ALL_TIME, "seller": seller},
                     headers=headers,
                     timeout=5,
@@ -216,7 +219,10 @@ class BankRun:
 
     def nemesis(self, deadline: float) -> None:
         """One fault every ``nemesis_every`` seconds, in turn."""
-        faults = itertools.cycle([self.kill_worker, self.terminate_backends, self.hold_lock])
+        faults = [self.kill_worker, self.terminate_backends, self.hold_lock]
+        if len(self.servers) > 1:
+            faults.append(self.kill_server)
+        faults = itertools.cycle(faults)
         try:
             while time.monotonic() + self.nemesis_every < deadline:
                 time.sleep(self.nemesis_every)
@@ -225,10 +231,21 @@ class BankRun:
             connections.close_all()
 
     def kill_worker(self) -> None:
-        workers = gunicorn_workers(self.server_group)
+        _, group = random.choice(self.servers)
+        workers = gunicorn_workers(group)
         if workers:
             os.kill(random.choice(workers), signal.SIGKILL)
             self.faults["SIGKILL gunicorn worker"] += 1
+
+    def kill_server(self) -> None:
+        """SIGKILL one whole app server (its master and workers), as when its host
+        dies, while another remains: clients move to the survivors."""
+        if len(self.servers) < 2:
+            return
+        victim = random.choice(self.servers)
+        self.servers = [server for server in self.servers if server != victim]
+        os.killpg(victim[1], signal.SIGKILL)
+        self.faults["SIGKILL one app server"] += 1
 
     def terminate_backends(self) -> None:
         """pg_terminate_backend every connection to this test database but ours."""

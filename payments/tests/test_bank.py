@@ -13,7 +13,11 @@ from unittest import skipUnless
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from payledger_project.tests.test_production import ServerTestCase
+from payledger_project.tests.test_production import (
+    Server,
+    ServerTestCase,
+    production_environment,
+)
 from payments.tests.bank import BankRun
 from sellers.tests.factories import seller_make, staff_make
 
@@ -38,6 +42,10 @@ class BankTestCase(ServerTestCase):
         "PAYLEDGER_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
     }
 
+    @classmethod
+    def servers(cls) -> list[Server]:
+        return [cls.server]
+
     def bank(self, *, sellers: int, seconds: float, **options) -> BankRun:
         tokens = {}
         for _ in range(sellers):
@@ -45,8 +53,7 @@ class BankTestCase(ServerTestCase):
             tokens[seller.pk] = Token.objects.create(user=seller.user).key
         staff = Token.objects.create(user=staff_make(reverser=True)).key
         return BankRun(
-            base_url=self.server.base_url,
-            server_group=self.server.process.pid,
+            servers=[(server.base_url, server.process.pid) for server in self.servers()],
             seller_tokens=tokens,
             staff_token=staff,
             lock_hold=3 * LOCK_TIMEOUT_MS / 1000,
@@ -57,9 +64,21 @@ class BankTestCase(ServerTestCase):
 
 @skipUnless(bank_enabled(), NEEDS)
 class BankTests(BankTestCase):
-    """`make serve`, as the README runs PayLedger, under faults."""
+    """Two app servers, each `make serve` as the README runs PayLedger, under faults;
+    one of them is killed outright along the way."""
 
     command = ["make", "--no-print-directory", "serve", f"VENV={sys.prefix}"]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.second = Server(cls.command, production_environment(**cls.server_environment()))
+        cls.addClassCleanup(cls.second.cleanup)
+        cls.second.wait_until_ready()
+
+    @classmethod
+    def servers(cls) -> list[Server]:
+        return [cls.server, cls.second]
 
     def test_money_is_conserved_and_every_answer_holds_under_faults(self):
         run = self.bank(sellers=SELLERS, seconds=SECONDS)
@@ -70,6 +89,7 @@ class BankTests(BankTestCase):
         print("\nbank test:", json.dumps(summary, indent=1), file=sys.stderr)
         self.assertEqual(violations, [])
         self.assertGreater(sum(run.faults.values()), 0)
+        self.assertEqual(run.faults["SIGKILL one app server"], 1)
         self.assertGreater(summary["reads checked"], 0)
 
 
