@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.test import LiveServerTestCase
+from django.test import LiveServerTestCase, tag
 from rest_framework.authtoken.models import Token
 
 from payments.services import credit_request_create
@@ -19,6 +19,7 @@ EXAMPLES_PER_OPERATION = 30
 SEED = 20261127
 
 
+@tag("fuzz")
 class SchemathesisFuzzTests(LiveServerTestCase):
     def schemathesis(self, token: str, *selection: str) -> subprocess.CompletedProcess:
         command = [
