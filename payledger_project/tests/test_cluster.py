@@ -365,12 +365,21 @@ class ClusterProofTests(SimpleTestCase):
         restarted = threading.Event()
 
         def restart_the_primary():
-            time.sleep(0.5)
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", settings_version(), "main",
-                 "restart"],
-                check=True,
-            )  # fmt: skip
+            # The seller's row is held, so the load's charges are inside the primary,
+            # waiting for it (within the 5 s lock timeout), when the restart cuts them off.
+            holder = psycopg2.connect(**PRIMARY)
+            try:
+                holder.cursor().execute(
+                    "SELECT id FROM sellers_seller WHERE id = %s FOR UPDATE", [seller["id"]]
+                )
+                time.sleep(1.0)
+                subprocess.run(
+                    ["pg_ctlcluster", "--skip-systemctl-redirect", settings_version(), "main",
+                     "restart"],
+                    check=True,
+                )  # fmt: skip
+            finally:
+                holder.close()
             time.sleep(1.0)  # and the load goes on against the restarted primary
             restarted.set()
 
