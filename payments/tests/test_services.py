@@ -1,6 +1,10 @@
+import unittest
+from unittest import mock
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.test import TestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
 from payments.models import CreditRequest, PhoneAccount, Transaction
@@ -208,6 +212,23 @@ class PhoneChargeTests(TestCase):
         # savepoint, the charge's statements, release the savepoint
         with self.assertNumQueries(2 + CHARGE_STATEMENTS):
             phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
+
+
+@unittest.skipUnless(connection.vendor == "postgresql", "one statement on PostgreSQL only")
+class PhoneChargeOutsideATransactionTests(TransactionTestCase):
+    def test_a_charge_is_one_statement_that_commits_itself(self):
+        # In autocommit the statement is its own transaction: PostgreSQL releases
+        # the seller's row lock as it answers, not when a COMMIT arrives later.
+        seller = seller_make(balance=1_000)
+        with (
+            CaptureQueriesContext(connection) as queries,
+            mock.patch.object(connection, "commit", wraps=connection.commit) as commit,
+        ):
+            phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=1)
+        self.assertEqual(len(queries), 1)
+        commit.assert_not_called()
+        seller.refresh_from_db()
+        self.assertEqual(seller.balance, 999)
 
 
 class LedgerTests(TestCase):
