@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -116,8 +117,64 @@ class Gunicorn:
         self.process.wait(timeout=30)
 
 
-def wrk(url: str, tokens: list[str], seconds: int, connections: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as token_file:
+class CpuUse:
+    """Where a run's CPU time went, read from /proc: the Python server (gunicorn's
+    master and workers), the load generator (wrk or pgbench, this process's
+    children) and the rest of the machine, which under the load is PostgreSQL."""
+
+    def __init__(self, server_pid: int | None = None):
+        self.server_pid = server_pid
+
+    @staticmethod
+    def _machine() -> float:
+        # user, nice, system, idle, iowait, irq, softirq: busy is all but idle and iowait
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    def _server(self) -> float:
+        if self.server_pid is None:
+            return 0.0
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            if stat.parent.name == str(self.server_pid) or fields[1] == str(self.server_pid):
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def _read(self) -> tuple[float, float, float]:
+        return self._machine(), self._server(), self._client()
+
+    def __enter__(self) -> "CpuUse":
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.end = self._read()
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        machine, server, client = (
+            end - start for start, end in zip(self.start, self.end, strict=True)
+        )
+        return {
+            "server": 1000 * server / requests,
+            "load_generator": 1000 * client / requests,
+            "postgres_and_rest": 1000 * max(machine - server - client, 0) / requests,
+        }
+
+
+def wrk(url: str, tokens: list[str], seconds: int, connections: int, server_pid: int) -> dict:
+    with (
+        tempfile.NamedTemporaryFile("w", suffix=".tokens") as token_file,
+        CpuUse(server_pid) as cpu,
+    ):
         token_file.write("\n".join(tokens))
         token_file.flush()
         output = run(
@@ -127,17 +184,19 @@ def wrk(url: str, tokens: list[str], seconds: int, connections: int) -> dict:
         ).stdout  # fmt: skip
     figures = json.loads(re.search(r"^BENCH (.*)$", output, re.M).group(1))
     figures["per_second"] = figures["requests"] / figures["seconds"]
+    figures["cpu_ms_per_request"] = cpu.per_request_ms(figures["requests"])
     return figures
 
 
 def pgbench(url: str, sellers: int, seconds: int, connections: int) -> dict:
     logs = Path(tempfile.mkdtemp(prefix="payledger-pgbench-"))
     try:
-        output = run(
-            "pgbench", "-n", "-c", str(connections), "-j", "2", "-T", str(seconds),
-            "-f", str(BENCH / "charge.pgbench"), "-D", f"sellers={sellers}",
-            "-l", f"--log-prefix={logs / 'pgbench'}", url,
-        ).stdout  # fmt: skip
+        with CpuUse() as cpu:
+            output = run(
+                "pgbench", "-n", "-c", str(connections), "-j", "2", "-T", str(seconds),
+                "-f", str(BENCH / "charge.pgbench"), "-D", f"sellers={sellers}",
+                "-l", f"--log-prefix={logs / 'pgbench'}", url,
+            ).stdout  # fmt: skip
         latencies = sorted(
             int(line.split()[2]) / 1000
             for log in logs.iterdir()
@@ -147,6 +206,7 @@ def pgbench(url: str, sellers: int, seconds: int, connections: int) -> dict:
         shutil.rmtree(logs)
     failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
     return {
+        "cpu_ms_per_request": cpu.per_request_ms(len(latencies)),
         "requests": len(latencies),
         "per_second": float(re.search(r"tps = ([\d.]+)", output).group(1)),
         "p50_ms": statistics.median(latencies),
@@ -167,6 +227,16 @@ def table(results: dict) -> str:
             f"| {name} | {hot['per_second']:.0f} | {hot['p50_ms']:.1f} / {hot['p99_ms']:.1f}"
             f" | {spread['per_second']:.0f} | {spread['p50_ms']:.1f} / {spread['p99_ms']:.1f}"
             f" | {hot['non_2xx'] + spread['non_2xx']} |"
+        )
+    rows += [
+        "",
+        "CPU ms per charge, spread: Python server / load generator / PostgreSQL and the rest",
+    ]
+    for name, runs in results["runs"].items():
+        cpu = runs["spread"]["cpu_ms_per_request"]
+        rows.append(
+            f"  {name}: {cpu['server']:.2f} / {cpu['load_generator']:.2f}"
+            f" / {cpu['postgres_and_rest']:.2f}"
         )
     ratios = results["ratios"]
     rows.append("")
@@ -214,8 +284,8 @@ def main() -> None:
     bare = Gunicorn("bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url}, port=options.port)
     try:
         runs["bare DRF view"] = {
-            "hot": wrk(bare.url, bare_tokens[:1], *load),
-            "spread": wrk(bare.url, bare_tokens, *load),
+            "hot": wrk(bare.url, bare_tokens[:1], *load, bare.process.pid),
+            "spread": wrk(bare.url, bare_tokens, *load, bare.process.pid),
         }
     finally:
         bare.stop()
@@ -228,8 +298,8 @@ def main() -> None:
     )
     try:
         runs["PayLedger"] = {
-            "hot": wrk(app.url, app_tokens[:1], *load),
-            "spread": wrk(app.url, app_tokens, *load),
+            "hot": wrk(app.url, app_tokens[:1], *load, app.process.pid),
+            "spread": wrk(app.url, app_tokens, *load, app.process.pid),
         }
     finally:
         app.stop()

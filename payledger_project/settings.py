@@ -169,7 +169,11 @@ REQUEST_TIMEOUTS = (
 DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
 if DATABASE_POOLER not in {"", "pgbouncer"}:
     raise ImproperlyConfigured("DATABASE_POOLER must be unset or 'pgbouncer'.")
+# PostgreSQL through Django's own backend, with a cheaper health check
+# (payledger_project/postgresql/base.py).
+POSTGRESQL_ENGINE = "payledger_project.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
     if DATABASE_POOLER == "pgbouncer":
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     else:
@@ -184,6 +188,7 @@ if DATABASE_REPLICA_URL:
         conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
         conn_health_checks=True,
     )
+    DATABASES["replica"]["ENGINE"] = POSTGRESQL_ENGINE
     DATABASES["replica"]["OPTIONS"] = {"options": REQUEST_TIMEOUTS}
 DATABASE_ROUTERS = ["payledger_project.db_routing.PrimaryReplicaRouter"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
