@@ -6,13 +6,11 @@ from unittest import mock, skipUnless
 import psycopg2
 from django.db import connection
 from django.test import TransactionTestCase
-from django.urls import reverse
 
 from payments.models import PhoneCharge
 from payments.services import phone_charge_create
+from payments.tests.keyed_requests import charge
 from sellers.tests.factories import client_for, seller_make
-
-PHONE = "+14155550123"
 
 
 def connection_dropped_then(work):
@@ -34,19 +32,11 @@ class ConnectionLostTests(TransactionTestCase):
         self.seller = seller_make(balance=1_000)
         self.client = client_for(self.seller.user)
 
-    def charge(self, key: str):
-        return self.client.post(
-            reverse("phone-charge"),
-            {"phone_number": PHONE, "amount": 100},
-            format="json",
-            headers={"Idempotency-Key": key},
-        )
-
     def test_a_request_whose_connection_dies_answers_503_try_again(self):
         with mock.patch(
             "payments.api.phone_charge_create", connection_dropped_then(phone_charge_create)
         ):
-            response = self.charge("k-1")
+            response = charge(self.client, key="k-1")
         self.assertEqual(
             (response.status_code, response.json()["code"], response.headers["Retry-After"]),
             (503, "try_again", "1"),
@@ -56,7 +46,7 @@ class ConnectionLostTests(TransactionTestCase):
         with mock.patch(
             "payments.api.phone_charge_create", connection_dropped_then(phone_charge_create)
         ):
-            self.charge("k-1")
-        retry = self.charge("k-1")
+            charge(self.client, key="k-1")
+        retry = charge(self.client, key="k-1")
         self.assertEqual(retry.status_code, 201, retry.content)
         self.assertEqual(PhoneCharge.objects.count(), 1)

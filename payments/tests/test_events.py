@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.test import APITestCase
 
 from payments.exceptions import AlreadyDecided, AlreadyReversed, InsufficientBalance
-from payments.models import Event, IdempotencyKey, PhoneCharge
+from payments.models import Event, PhoneCharge
 from payments.services import (
     credit_request_approve,
     credit_request_create,
@@ -18,6 +18,7 @@ from payments.services import (
     phone_charge_create,
     phone_charge_reverse,
 )
+from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import client_for, seller_make, staff_make
 
@@ -160,32 +161,14 @@ class ChargeCrashTests(APITestCase):
         self.seller = seller_make(balance=1_000)
         self.client = client_for(self.seller.user)
 
-    def charge(self, key: str):
-        return self.client.post(
-            reverse("phone-charge"),
-            {"phone_number": PHONE, "amount": 200},
-            format="json",
-            HTTP_IDEMPOTENCY_KEY=key,
-        )
-
     def test_a_crash_before_the_key_is_recorded_leaves_no_charge_event(self):
-        record_save = IdempotencyKey.save
-
-        def crash_when_recording_the_answer(key, *args, **kwargs):
-            if kwargs.get("update_fields"):
-                raise RuntimeError("crash between the charge and its key record")
-            return record_save(key, *args, **kwargs)
-
-        with (
-            mock.patch.object(IdempotencyKey, "save", crash_when_recording_the_answer),
-            self.assertRaises(RuntimeError),
-        ):
-            self.charge("order-1")
+        with crash_while_recording_the_answer(self):
+            charge(self.client, key="order-1", amount=200)
         self.assertFalse(Event.objects.filter(type="phone_charge.created").exists())
 
     def test_a_committed_charge_replayed_has_exactly_one_event(self):
-        first = self.charge("order-1")
-        self.charge("order-1")
+        first = charge(self.client, key="order-1")
+        charge(self.client, key="order-1")
         event = Event.objects.get(type="phone_charge.created")
         self.assertEqual(event.payload["id"], first.json()["id"])
 

@@ -11,19 +11,9 @@ from django.utils import timezone
 
 from payments.models import CreditRequest, IdempotencyKey, PhoneCharge, Transaction
 from payments.selectors import ledger_problems
+from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
 from payments.tests.test_concurrency import run_at_once
 from sellers.tests.factories import client_for, credit_approved_make, seller_make
-
-PHONE = "+14155550123"
-
-
-def charge(client, *, key: str, amount: int = 100, phone: str = PHONE):
-    return client.post(
-        reverse("phone-charge"),
-        {"phone_number": phone, "amount": amount},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY=key,
-    )
 
 
 class IdempotentChargeTests(TestCase):
@@ -105,17 +95,7 @@ class IdempotentChargeTests(TestCase):
         self.assertEqual(self.seller.balance, 1_000)
 
     def test_a_crash_before_the_key_is_recorded_undoes_the_charge(self):
-        record_save = IdempotencyKey.save
-
-        def crash_when_recording_the_answer(key, *args, **kwargs):
-            if kwargs.get("update_fields"):
-                raise RuntimeError("crash between the charge and its key record")
-            return record_save(key, *args, **kwargs)
-
-        with (
-            mock.patch.object(IdempotencyKey, "save", crash_when_recording_the_answer),
-            self.assertRaises(RuntimeError),
-        ):
+        with crash_while_recording_the_answer(self):
             charge(self.client, key="order-1")
         self.seller.refresh_from_db()
         self.assertEqual(self.seller.balance, 1_000)
