@@ -197,9 +197,15 @@ class ServerTestCase(TransactionTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = Server(cls.command, production_environment(**cls.server_environment()))
-        cls.addClassCleanup(cls.server.cleanup)
-        cls.server.wait_until_ready()
+        cls.server = cls.server_start()
+
+    @classmethod
+    def server_start(cls) -> Server:
+        """One more server running ``command``, ready, and stopped after the class."""
+        server = Server(cls.command, production_environment(**cls.server_environment()))
+        cls.addClassCleanup(server.cleanup)
+        server.wait_until_ready()
+        return server
 
     @classmethod
     def server_environment(cls) -> dict[str, str]:

@@ -13,11 +13,7 @@ from unittest import skipUnless
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from payledger_project.tests.test_production import (
-    Server,
-    ServerTestCase,
-    production_environment,
-)
+from payledger_project.tests.test_production import Server, ServerTestCase
 from payments.tests.bank import BankRun
 from sellers.tests.factories import seller_make, staff_make
 
@@ -72,9 +68,7 @@ class BankTests(BankTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.second = Server(cls.command, production_environment(**cls.server_environment()))
-        cls.addClassCleanup(cls.second.cleanup)
-        cls.second.wait_until_ready()
+        cls.second = cls.server_start()
 
     @classmethod
     def servers(cls) -> list[Server]:
