@@ -70,6 +70,8 @@ from payments.serializers import (
     StatementOutputSerializer,
     StatementQuerySerializer,
     TransactionOutputSerializer,
+    phone_charge_input,
+    phone_charge_output,
 )
 from payments.services import (
     credit_request_approve,
@@ -230,10 +232,12 @@ class PhoneChargeCreateApi(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = PhoneChargeInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        charge = phone_charge_create(seller_id=request.user.seller.pk, **serializer.validated_data)
-        return Response(PhoneChargeOutputSerializer(charge).data, status=status.HTTP_201_CREATED)
+        charge = phone_charge_create(
+            seller_id=request.user.seller.pk, **phone_charge_input.run_validation(request.data)
+        )
+        return Response(
+            phone_charge_output.to_representation(charge), status=status.HTTP_201_CREATED
+        )
 
 
 @extend_schema_view(

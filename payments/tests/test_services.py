@@ -1,9 +1,10 @@
 import unittest
 from unittest import mock
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.test import TestCase, TransactionTestCase, override_settings
+from django.test import SimpleTestCase, TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
@@ -14,6 +15,7 @@ from payments.services import (
     credit_request_create,
     credit_request_reject,
     phone_charge_create,
+    phone_number_normalize,
 )
 from sellers.tests.factories import credit_approved_make, seller_make, staff_make
 
@@ -212,6 +214,21 @@ class PhoneChargeTests(TestCase):
         # savepoint, the charge's statements, release the savepoint
         with self.assertNumQueries(2 + CHARGE_STATEMENTS):
             phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
+
+
+class PhoneNumberNormalizeTests(SimpleTestCase):
+    def test_a_number_read_before_is_not_parsed_again(self):
+        with mock.patch("payments.services.phonenumbers.parse", wraps=phonenumbers.parse) as parse:
+            first = phone_number_normalize("+1 (415) 555-0177")
+            again = phone_number_normalize("+1 (415) 555-0177")
+        self.assertEqual((first, again), ("+14155550177", "+14155550177"))
+        self.assertEqual(parse.call_count, 1)
+
+    def test_a_number_is_read_in_the_region_configured_when_it_is_read(self):
+        with self.assertRaises(ValidationError):
+            phone_number_normalize("07912 345670")  # not a number in the US
+        with override_settings(PAYLEDGER_PHONE_REGION="GB"):
+            self.assertEqual(phone_number_normalize("07912 345670"), "+447912345670")
 
 
 @unittest.skipUnless(connection.vendor == "postgresql", "one statement on PostgreSQL only")
