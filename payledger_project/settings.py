@@ -163,14 +163,15 @@ REQUEST_TIMEOUTS = (
 )
 # DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction
 # pooling mode, where one client's transactions run on whichever server
-# connection is free. So no server-side cursors (they outlive a transaction) and
-# no startup options (PgBouncer refuses them; its connect_query sets the
-# timeouts on each server connection instead, see scripts/cluster.sh).
+# connection is free. So no server-side cursors and no prepared statements
+# (both outlive a transaction; postgresql/prepared.py), and no startup options
+# (PgBouncer refuses them; its connect_query sets the timeouts on each server
+# connection instead, see scripts/cluster.sh).
 DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
 if DATABASE_POOLER not in {"", "pgbouncer"}:
     raise ImproperlyConfigured("DATABASE_POOLER must be unset or 'pgbouncer'.")
-# PostgreSQL through Django's own backend, with a cheaper health check
-# (payledger_project/postgresql/base.py).
+# PostgreSQL through Django's own backend, with a cheaper health check and
+# statements prepared once per connection (payledger_project/postgresql/).
 POSTGRESQL_ENGINE = "payledger_project.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
@@ -297,8 +298,8 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 # django-structlog: one line per request, when it finishes; no client address
-# from ipware, which would believe X-Forwarded-For (gunicorn's access line has
-# the socket peer); X-Request-ID is checked by ops/request_id.py.
+# from ipware, which would believe X-Forwarded-For (ops/request_id.py adds the
+# socket's peer instead, and checks X-Request-ID).
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False

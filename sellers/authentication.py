@@ -4,13 +4,15 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from payledger_project.postgresql.prepared import PreparedStatement
 from sellers.models import Seller
 
 User = get_user_model()
 # (model, table alias) in the order their columns come back.
 JOINED = ((Token, "t"), (User, "u"), (Seller, "s"))
 FIELDS = {model: [field.attname for field in model._meta.concrete_fields] for model, _ in JOINED}
-TOKEN_LOOKUP = (
+TOKEN_LOOKUP = PreparedStatement(
+    "payledger_token_lookup",
     "SELECT "
     + ", ".join(
         f'{alias}."{field.column}"'
@@ -20,7 +22,7 @@ TOKEN_LOOKUP = (
     + f" FROM {Token._meta.db_table} t"
     f" JOIN {User._meta.db_table} u ON u.id = t.user_id"
     f" LEFT JOIN {Seller._meta.db_table} s ON s.user_id = u.id"
-    " WHERE t.key = %s"
+    " WHERE t.key = %(key)s",
 )
 
 
@@ -32,7 +34,7 @@ class SellerTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         with connection.cursor() as cursor:
-            cursor.execute(TOKEN_LOOKUP, [key])
+            TOKEN_LOOKUP.execute(cursor, {"key": key})
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")

@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a health check that costs no round trip.
+"""Django's PostgreSQL backend with a health check that costs no round trip, and
+the bookkeeping for statements prepared once per connection (prepared.py).
 
 With CONN_HEALTH_CHECKS, Django checks a persistent connection before the first
 query of each request, so that one the server dropped (a restart, a failover,
@@ -17,6 +18,17 @@ from django.db.backends.postgresql import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def prepares_statements(self) -> bool:
+        """Whether a PreparedStatement is prepared here (postgresql/prepared.py): not
+        behind a transaction pooler, which DATABASE_POOLER=pgbouncer says by
+        disabling server-side cursors, session state like prepared statements."""
+        return not self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+
+    def get_new_connection(self, conn_params):
+        self.prepared_statements: set[str] = set()  # a new session has none
+        return super().get_new_connection(conn_params)
+
     def is_usable(self) -> bool:
         if self.connection is None or self.connection.closed:
             return False

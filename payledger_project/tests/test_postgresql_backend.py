@@ -1,13 +1,17 @@
-"""The PostgreSQL backend's health check: a dropped connection is replaced before
-a request uses it, and a healthy one is checked without a query."""
+"""The PostgreSQL backend: its health check (a dropped connection is replaced
+before a request uses it, and a healthy one is checked without a query) and its
+prepared statements (planned once per connection, unless behind a pooler)."""
 
 import time
 from contextlib import closing
-from unittest import skipUnless
+from unittest import mock, skipUnless
 
 import psycopg2
-from django.db import close_old_connections, connection
+from django.db import OperationalError, close_old_connections, connection
 from django.test import TransactionTestCase
+from django.test.utils import CaptureQueriesContext
+
+from payledger_project.postgresql.prepared import PreparedStatement
 
 
 def from_outside(sql: str, params: list) -> list[tuple]:
@@ -60,3 +64,64 @@ class HealthCheckTests(TransactionTestCase):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             self.assertNotEqual(cursor.fetchone()[0], dropped)
+
+
+def doubled(statement: PreparedStatement, number: int) -> int:
+    with connection.cursor() as cursor:
+        statement.execute(cursor, {"number": number})
+        return cursor.fetchone()[0]
+
+
+def prepared_here(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
+        return cursor.fetchone()[0]
+
+
+@skipUnless(connection.vendor == "postgresql", "PostgreSQL's backend")
+class PreparedStatementTests(TransactionTestCase):
+    def setUp(self):
+        # A connection of its own, so no earlier test has prepared anything on it.
+        connection.close()
+        self.addCleanup(connection.close)
+
+    def test_a_statement_is_prepared_once_per_connection_and_then_executed(self):
+        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        with CaptureQueriesContext(connection) as queries:
+            results = [doubled(double, 2), doubled(double, 3)]
+        self.assertEqual(results, [4, 6])
+        self.assertEqual(
+            [query["sql"] for query in queries],
+            ["EXECUTE payledger_test_double (2)", "EXECUTE payledger_test_double (3)"],
+        )
+        self.assertEqual(prepared_here("payledger_test_double"), 1)
+
+    def test_a_new_connection_prepares_it_again(self):
+        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        doubled(double, 2)
+        connection.close()
+        self.assertEqual(doubled(double, 5), 10)
+        self.assertEqual(prepared_here("payledger_test_double"), 1)
+
+    def test_behind_a_transaction_pooler_the_statement_is_sent_as_written(self):
+        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        with (
+            mock.patch.dict(connection.settings_dict, {"DISABLE_SERVER_SIDE_CURSORS": True}),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            self.assertEqual(doubled(double, 4), 8)
+        self.assertEqual([query["sql"] for query in queries], ["SELECT 4::int * 2"])
+        self.assertEqual(prepared_here("payledger_test_double"), 0)
+
+    def test_a_literal_percent_sign_reaches_the_prepared_statement_once(self):
+        modulo = PreparedStatement("payledger_test_modulo", "SELECT %(number)s::int %% 3")
+        with connection.cursor() as cursor:
+            modulo.execute(cursor, {"number": 7})
+            self.assertEqual(cursor.fetchone()[0], 1)
+
+    def test_a_connection_lost_while_preparing_is_djangos_operational_error(self):
+        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        connection.ensure_connection()
+        terminated(backend_pid())
+        with self.assertRaises(OperationalError), connection.cursor() as cursor:
+            double.execute(cursor, {"number": 1})

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test import TestCase
 from hypothesis.stateful import run_state_machine_as_test
 
+from payledger_project.postgresql.prepared import PreparedStatement
 from payments import services
 from payments.tests.ledger_machines import (
     MACHINE_SETTINGS,
@@ -39,7 +40,10 @@ class BrokenBuildTests(TestCase):
     """The model catches a service that skips the conditional debit."""
 
     def test_a_charge_without_the_balance_condition_is_reported(self):
-        unguarded = services.CHARGE_IN_ONE_STATEMENT.replace("AND balance >= %(amount)s", "")
+        unguarded = PreparedStatement(
+            "payledger_charge_unguarded",
+            services.CHARGE_IN_ONE_STATEMENT.sql.replace("AND balance >= %(amount)s", ""),
+        )
         with (
             mock.patch.object(services, "_seller_balance_add", debit_without_the_condition),
             mock.patch.object(services, "CHARGE_IN_ONE_STATEMENT", unguarded),
