@@ -40,9 +40,11 @@ keepalive = 5
 max_requests = 10_000
 max_requests_jitter = 1_000
 
-# JSON lines on stdout: gunicorn's access log (one line per response, with its
-# X-Request-ID) and its error log, like the application's own lines.
-accesslog = "-"
+# JSON lines on stdout: gunicorn's error log, like the application's own lines.
+# No access log: the application writes one line per response already
+# (request_finished, with its X-Request-ID, the socket peer and the worker's
+# pid), and a second line per request cost every request its formatting.
+accesslog = None
 errorlog = "-"
 loglevel = "info"
 logger_class = "payledger_project.ops.gunicorn.JsonLogger"

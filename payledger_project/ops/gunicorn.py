@@ -1,4 +1,4 @@
-"""Gunicorn's access and error logs as JSON lines on stdout.
+"""Gunicorn's logs as JSON lines on stdout (gunicorn.conf.py keeps its error log only).
 
 Named by ``logger_class`` in ``gunicorn.conf.py`` and imported by gunicorn's
 master process, before and without Django: standard library only.
@@ -6,7 +6,6 @@ master process, before and without Django: standard library only.
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -24,7 +23,6 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
-            **getattr(record, "access", {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -39,27 +37,3 @@ class JsonLogger(glogging.Logger):
                 handler.setFormatter(JsonFormatter())
                 if getattr(handler, "stream", None) is sys.stderr:
                     handler.setStream(sys.stdout)
-
-    def access(self, resp, req, environ: dict, request_time) -> None:
-        if not self.access_log_enabled:
-            return
-        status = resp.status
-        if isinstance(status, str):
-            status = int(status.split(None, 1)[0])
-        headers = dict((name.lower(), value) for name, value in resp.headers)
-        # Method, path and sizes only: never the query string, headers or body.
-        self.access_log.info(
-            "request",
-            extra={
-                "access": {
-                    "request_id": headers.get("x-request-id"),
-                    "method": environ.get("REQUEST_METHOD"),
-                    "path": environ.get("PATH_INFO"),
-                    "status": status,
-                    "bytes": getattr(resp, "sent", None),
-                    "duration_ms": round(request_time.total_seconds() * 1000, 3),
-                    "remote_addr": environ.get("REMOTE_ADDR"),
-                    "pid": os.getpid(),
-                }
-            },
-        )

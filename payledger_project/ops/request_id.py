@@ -8,6 +8,7 @@ characters of ``[A-Za-z0-9._-]`` (safe in a header and a log line), else a new
 UUID.
 """
 
+import os
 import re
 import time
 import uuid
@@ -34,6 +35,9 @@ def _request_fields(request, status: int) -> dict:
         "path": request.path,
         "status": status,
         "duration_ms": round((time.perf_counter() - request.started) * 1000, 3),
+        # The socket's peer (the proxy, behind one) and the worker that answered.
+        "remote_addr": request.META.get("REMOTE_ADDR"),
+        "pid": os.getpid(),
     }
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import os
 import uuid
 from contextlib import contextmanager
 
@@ -192,6 +193,12 @@ class LogLineTests(TransactionTestCase):
         self.assertEqual(finished["user_id"], self.seller.user.pk)
         self.assertGreater(finished["duration_ms"], 0)
         self.assertEqual(list(finished)[:4], ["timestamp", "level", "logger", "message"])
+
+    def test_the_request_line_names_the_socket_peer_and_the_worker(self):
+        with json_log_lines() as lines:
+            self.charge(HTTP_X_REQUEST_ID="charge-10", HTTP_X_FORWARDED_FOR="203.0.113.9")
+        [finished] = [line for line in lines if line["message"] == "request_finished"]
+        self.assertEqual((finished["remote_addr"], finished["pid"]), ("127.0.0.1", os.getpid()))
 
     def test_django_s_own_line_for_an_error_carries_the_id(self):
         with json_log_lines() as lines:
