@@ -18,15 +18,23 @@ from django.db.backends.postgresql import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared_statements: set[str] = set()  # names prepared in this session
+
     @property
     def prepares_statements(self) -> bool:
-        """Whether a PreparedStatement is prepared here (postgresql/prepared.py): not
-        behind a transaction pooler, which DATABASE_POOLER=pgbouncer says by
-        disabling server-side cursors, session state like prepared statements."""
-        return not self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+        """Whether a PreparedStatement is prepared here (postgresql/prepared.py): on
+        connections kept between requests, and not behind a transaction pooler,
+        which DATABASE_POOLER=pgbouncer says by disabling server-side cursors
+        (session state, like prepared statements)."""
+        return (
+            self.settings_dict["CONN_MAX_AGE"] != 0
+            and not self.settings_dict["DISABLE_SERVER_SIDE_CURSORS"]
+        )
 
     def get_new_connection(self, conn_params):
-        self.prepared_statements: set[str] = set()  # a new session has none
+        self.prepared_statements = set()  # a new session has none
         return super().get_new_connection(conn_params)
 
     def is_usable(self) -> bool:

@@ -2,40 +2,75 @@
 
 A charge's WITH statement (five tables, a JSON payload) and the token look-up
 are the same text on every request; parsing and planning them cost PostgreSQL
-more than running them (about 0.75 ms of its CPU per charge, of 1.3 ms). On a
-backend that prepares statements, the first use on a connection sends
-``PREPARE`` (once per session, outside the query log, like the connection's
-other set-up) and every use sends ``EXECUTE`` with the parameters; elsewhere
-(SQLite, or PostgreSQL behind a transaction pooler, where each transaction may
-run in another session) the statement is sent as written.
+more than running them (about 0.75 of the 1.3 ms of backend CPU the two took per
+charge as text). On a backend that prepares statements, the first use on a
+connection outside a transaction sends ``PREPARE`` (on the raw connection, like
+the connection's other set-up, so outside the query log) and every use after
+that sends ``EXECUTE`` with the parameters. Elsewhere the statement is sent as
+written: on SQLite; behind a transaction pooler, where each transaction may run
+in another session; when connections close after each request
+(``CONN_MAX_AGE=0``), where preparing would cost a round trip and save nothing.
+
+A statement's name carries a hash of its text, so a session that already has the
+name (a session-pooling PgBouncer hands sessions on) has this very statement.
 """
 
+import hashlib
 import re
 
+from django.db import DatabaseError
+
 PARAMETER = re.compile(r"%\((\w+)\)s")
+# PostgreSQL's error codes: the session already has / does not have the name.
+DUPLICATE_PREPARED_STATEMENT = "42P05"
+INVALID_SQL_STATEMENT_NAME = "26000"
+
+
+def _pgcode(error: DatabaseError) -> str | None:
+    return getattr(error.__cause__, "pgcode", None)
 
 
 class PreparedStatement:
-    """``sql`` with ``%(name)s`` parameters, as ``cursor.execute`` takes it, named
-    ``name`` on the connections that prepare it."""
+    """``sql`` with ``%(name)s`` parameters, as ``cursor.execute`` takes it."""
 
     def __init__(self, name: str, sql: str):
-        self.name = name
         self.sql = sql
+        self.name = f"{name}_{hashlib.sha256(sql.encode()).hexdigest()[:12]}"
         parameters = list(dict.fromkeys(PARAMETER.findall(sql)))
         numbered = PARAMETER.sub(lambda match: f"${parameters.index(match[1]) + 1}", sql)
-        self.prepare = f"PREPARE {name} AS {numbered.replace('%%', '%')}"
-        self.execute_sql = f"EXECUTE {name} ({', '.join(f'%({p})s' for p in parameters)})"
+        self.prepare_sql = f"PREPARE {self.name} AS {numbered.replace('%%', '%')}"
+        self.execute_sql = f"EXECUTE {self.name} ({', '.join(f'%({p})s' for p in parameters)})"
 
     def execute(self, cursor, params: dict) -> None:
-        """Run it on ``cursor`` (Django's), preparing it first on a new connection."""
+        """Run it on ``cursor`` (Django's), preparing it first where that pays."""
         db = cursor.db
         if not getattr(db, "prepares_statements", False):
             cursor.execute(self.sql, params)
             return
         if self.name not in db.prepared_statements:
+            if db.in_atomic_block:
+                # A failed PREPARE would abort the transaction: prepare outside one.
+                cursor.execute(self.sql, params)
+                return
+            self._prepare(db)
+        try:
+            cursor.execute(self.execute_sql, params)
+        except DatabaseError as error:
+            if _pgcode(error) != INVALID_SQL_STATEMENT_NAME:
+                raise
+            # The session lost it (DISCARD ALL, or a pooler we were not told of):
+            # prepare it again next time; outside a transaction, send the text now.
+            db.prepared_statements.discard(self.name)
+            if db.in_atomic_block:
+                raise
+            cursor.execute(self.sql, params)
+
+    def _prepare(self, db) -> None:
+        try:
             # Django's exceptions, as for any query: a lost connection is an OperationalError.
             with db.wrap_database_errors, db.connection.cursor() as setup:
-                setup.execute(self.prepare)
-            db.prepared_statements.add(self.name)
-        cursor.execute(self.execute_sql, params)
+                setup.execute(self.prepare_sql)
+        except DatabaseError as error:
+            if _pgcode(error) != DUPLICATE_PREPARED_STATEMENT:
+                raise
+        db.prepared_statements.add(self.name)

@@ -7,8 +7,8 @@ from contextlib import closing
 from unittest import mock, skipUnless
 
 import psycopg2
-from django.db import OperationalError, close_old_connections, connection
-from django.test import TransactionTestCase
+from django.db import OperationalError, close_old_connections, connection, transaction
+from django.test import SimpleTestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
 from payledger_project.postgresql.prepared import PreparedStatement
@@ -72,10 +72,23 @@ def doubled(statement: PreparedStatement, number: int) -> int:
         return cursor.fetchone()[0]
 
 
-def prepared_here(name: str) -> int:
+def prepared_here(statement: PreparedStatement) -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [statement.name]
+        )
         return cursor.fetchone()[0]
+
+
+def on_the_raw_connection(sql: str) -> None:
+    """``sql`` in this session, behind Django's back, as a pooler or an operator might."""
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
+def double_statement() -> PreparedStatement:
+    return PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
 
 
 @skipUnless(connection.vendor == "postgresql", "PostgreSQL's backend")
@@ -86,32 +99,58 @@ class PreparedStatementTests(TransactionTestCase):
         self.addCleanup(connection.close)
 
     def test_a_statement_is_prepared_once_per_connection_and_then_executed(self):
-        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        double = double_statement()
         with CaptureQueriesContext(connection) as queries:
             results = [doubled(double, 2), doubled(double, 3)]
         self.assertEqual(results, [4, 6])
         self.assertEqual(
             [query["sql"] for query in queries],
-            ["EXECUTE payledger_test_double (2)", "EXECUTE payledger_test_double (3)"],
+            [f"EXECUTE {double.name} (2)", f"EXECUTE {double.name} (3)"],
         )
-        self.assertEqual(prepared_here("payledger_test_double"), 1)
+        self.assertEqual(prepared_here(double), 1)
 
     def test_a_new_connection_prepares_it_again(self):
-        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        double = double_statement()
         doubled(double, 2)
         connection.close()
         self.assertEqual(doubled(double, 5), 10)
-        self.assertEqual(prepared_here("payledger_test_double"), 1)
+        self.assertEqual(prepared_here(double), 1)
+
+    def test_a_session_that_already_has_the_statement_uses_it(self):
+        double = double_statement()
+        on_the_raw_connection(double.prepare_sql)
+        self.assertEqual(doubled(double, 6), 12)
+
+    def test_a_statement_the_session_lost_is_sent_as_written_then_prepared_again(self):
+        double = double_statement()
+        doubled(double, 1)
+        on_the_raw_connection("DEALLOCATE ALL")
+        self.assertEqual(doubled(double, 7), 14)
+        self.assertEqual(doubled(double, 8), 16)
+        self.assertEqual(prepared_here(double), 1)
+
+    def test_inside_a_transaction_an_unprepared_statement_is_sent_as_written(self):
+        double = double_statement()
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            self.assertEqual(doubled(double, 4), 8)
+        self.assertEqual([query["sql"] for query in queries], ["SELECT 4::int * 2"])
+        self.assertEqual(prepared_here(double), 0)
 
     def test_behind_a_transaction_pooler_the_statement_is_sent_as_written(self):
-        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        double = double_statement()
         with (
             mock.patch.dict(connection.settings_dict, {"DISABLE_SERVER_SIDE_CURSORS": True}),
             CaptureQueriesContext(connection) as queries,
         ):
             self.assertEqual(doubled(double, 4), 8)
         self.assertEqual([query["sql"] for query in queries], ["SELECT 4::int * 2"])
-        self.assertEqual(prepared_here("payledger_test_double"), 0)
+        self.assertEqual(prepared_here(double), 0)
+
+    def test_connections_closed_after_each_request_do_not_prepare(self):
+        double = double_statement()
+        with mock.patch.dict(connection.settings_dict, {"CONN_MAX_AGE": 0}):
+            self.assertEqual(doubled(double, 4), 8)
+        self.assertEqual(prepared_here(double), 0)
 
     def test_a_literal_percent_sign_reaches_the_prepared_statement_once(self):
         modulo = PreparedStatement("payledger_test_modulo", "SELECT %(number)s::int %% 3")
@@ -120,8 +159,16 @@ class PreparedStatementTests(TransactionTestCase):
             self.assertEqual(cursor.fetchone()[0], 1)
 
     def test_a_connection_lost_while_preparing_is_djangos_operational_error(self):
-        double = PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+        double = double_statement()
         connection.ensure_connection()
         terminated(backend_pid())
         with self.assertRaises(OperationalError), connection.cursor() as cursor:
             double.execute(cursor, {"number": 1})
+        self.assertNotIn(double.name, connection.prepared_statements)
+
+
+class PreparedStatementNameTests(SimpleTestCase):
+    def test_two_texts_under_one_name_are_two_statements(self):
+        first = PreparedStatement("payledger_test", "SELECT 1")
+        second = PreparedStatement("payledger_test", "SELECT 2")
+        self.assertNotEqual(first.name, second.name)
