@@ -70,7 +70,6 @@ from payments.serializers import (
     StatementOutputSerializer,
     StatementQuerySerializer,
     TransactionOutputSerializer,
-    phone_charge_input,
     phone_charge_output,
 )
 from payments.services import (
@@ -232,9 +231,9 @@ class PhoneChargeCreateApi(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        charge = phone_charge_create(
-            seller_id=request.user.seller.pk, **phone_charge_input.run_validation(request.data)
-        )
+        serializer = PhoneChargeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        charge = phone_charge_create(seller_id=request.user.seller.pk, **serializer.validated_data)
         return Response(
             phone_charge_output.to_representation(charge), status=status.HTTP_201_CREATED
         )

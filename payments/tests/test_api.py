@@ -391,6 +391,12 @@ class PhoneChargeApiTests(ErrorShapeAssertions, APITestCase):
                 self.assertFieldError(response, "non_field_errors")
         self.assertNothingChanged()
 
+    def test_a_null_body_says_no_data_was_provided(self):
+        response = self.client.generic("POST", self.url, "null", content_type="application/json")
+        self.assertFieldError(response, "non_field_errors")
+        self.assertIn("No data provided", response.content.decode())
+        self.assertNothingChanged()
+
     def test_malformed_json_is_a_parse_error_and_changes_nothing(self):
         for raw in ('{"phone_number": "+14155550123", "amount": 300', "amount=300", b"\xff\xfe"):
             with self.subTest(raw=raw):

@@ -11,6 +11,7 @@ from payments.exceptions import AlreadyDecided, InsufficientBalance
 from payments.models import CreditRequest, PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import (
+    _phone_number_e164,
     credit_request_approve,
     credit_request_create,
     credit_request_reject,
@@ -217,6 +218,9 @@ class PhoneChargeTests(TestCase):
 
 
 class PhoneNumberNormalizeTests(SimpleTestCase):
+    def setUp(self):
+        _phone_number_e164.cache_clear()
+
     def test_a_number_read_before_is_not_parsed_again(self):
         with mock.patch("payments.services.phonenumbers.parse", wraps=phonenumbers.parse) as parse:
             first = phone_number_normalize("+1 (415) 555-0177")
