@@ -190,11 +190,13 @@ def wrk(url: str, tokens: list[str], seconds: int, connections: int, server_pid:
 
 
 def pgbench(url: str, sellers: int, seconds: int, connections: int) -> dict:
+    # Prepared statements, as PayLedger's charge and token look-up are.
     logs = Path(tempfile.mkdtemp(prefix="payledger-pgbench-"))
     try:
         with CpuUse() as cpu:
             output = run(
-                "pgbench", "-n", "-c", str(connections), "-j", "2", "-T", str(seconds),
+                "pgbench", "-n", "-M", "prepared",
+                "-c", str(connections), "-j", "2", "-T", str(seconds),
                 "-f", str(BENCH / "charge.pgbench"), "-D", f"sellers={sellers}",
                 "-l", f"--log-prefix={logs / 'pgbench'}", url,
             ).stdout  # fmt: skip

@@ -78,9 +78,10 @@ replica_up() {
     as_postgres find "$data" -mindepth 1 -delete
     replication_slot_drop
     # A replication slot keeps the primary's WAL until the replica has it, so a
-    # busy primary cannot recycle a segment the copy still needs.
+    # busy primary cannot recycle a segment the copy still needs. The copy starts
+    # at a checkpoint taken at once: the default spreads it over minutes.
     as_postgres pg_basebackup -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$data" \
-      -R -X stream -C -S "$REPLICA_CLUSTER"
+      -R -X stream -C -S "$REPLICA_CLUSTER" --checkpoint=fast
   fi
   pg_isready -q -h 127.0.0.1 -p "$REPLICA_PORT" ||
     pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$REPLICA_CLUSTER" start
@@ -137,15 +138,16 @@ app_running() {
 app_up() {
   local port=$1
   if ! app_running "$port"; then
+    # In the background with stdout in its log, not --daemon: gunicorn's daemon
+    # mode sends stdout, where the application writes its JSON lines, to /dev/null.
     env DEBUG=false SECRET_KEY="${SECRET_KEY:-cluster-$(head -c 24 /dev/urandom | base64)}" \
       ALLOWED_HOSTS=127.0.0.1,localhost SECURE_SSL_REDIRECT=false SECURE_COOKIES=false \
       DATABASE_URL="$(pooler_url)" DATABASE_POOLER=pgbouncer \
       DATABASE_REPLICA_URL="$(replica_url)" REDIS_URL="$CLUSTER_REDIS_URL" \
       HOST=127.0.0.1 PORT="$port" WEB_CONCURRENCY="$APP_WORKERS" \
       PAYLEDGER_CHARGE_RATE="${PAYLEDGER_CHARGE_RATE:-600/minute}" \
-      "$PYTHON" -m gunicorn --config gunicorn.conf.py --daemon \
-      --pid "$CLUSTER_DIR/app-$port.pid" \
-      --access-logfile "$CLUSTER_DIR/app-$port.log" --error-logfile "$CLUSTER_DIR/app-$port.log"
+      setsid "$PYTHON" -m gunicorn --config gunicorn.conf.py --pid "$CLUSTER_DIR/app-$port.pid" \
+      >>"$CLUSTER_DIR/app-$port.log" 2>&1 </dev/null &
     for _ in $(seq 1 60); do
       curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
       sleep 0.5
