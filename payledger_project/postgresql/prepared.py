@@ -19,11 +19,9 @@ import hashlib
 import re
 
 from django.db import DatabaseError
+from psycopg2.errorcodes import DUPLICATE_PREPARED_STATEMENT, INVALID_SQL_STATEMENT_NAME
 
 PARAMETER = re.compile(r"%\((\w+)\)s")
-# PostgreSQL's error codes: the session already has / does not have the name.
-DUPLICATE_PREPARED_STATEMENT = "42P05"
-INVALID_SQL_STATEMENT_NAME = "26000"
 
 
 def _pgcode(error: DatabaseError) -> str | None:
