@@ -70,6 +70,7 @@ from payments.serializers import (
     StatementOutputSerializer,
     StatementQuerySerializer,
     TransactionOutputSerializer,
+    phone_charge_input_validate,
     phone_charge_output,
 )
 from payments.services import (
@@ -231,9 +232,9 @@ class PhoneChargeCreateApi(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = PhoneChargeInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        charge = phone_charge_create(seller_id=request.user.seller.pk, **serializer.validated_data)
+        charge = phone_charge_create(
+            seller_id=request.user.seller.pk, **phone_charge_input_validate(request.data)
+        )
         return Response(
             phone_charge_output.to_representation(charge), status=status.HTTP_201_CREATED
         )

@@ -93,6 +93,24 @@ class PhoneChargeInputSerializer(serializers.Serializer):
     reference = ReferenceField(required=False)
 
 
+# One instance checks every charge's input: DRF builds a serializer's fields
+# anew for each instance (deep copies of the declared ones, about 0.04 ms, four
+# times what checking the input takes), and run_validation keeps no state on it.
+_phone_charge_input = PhoneChargeInputSerializer()
+
+
+def phone_charge_input_validate(data) -> dict:
+    """The charge's validated input, or the ValidationError ``is_valid`` raises.
+
+    Invalid input is checked again by a fresh instance, so that its errors are
+    DRF's usual ones ("No data provided" for a JSON null, say)."""
+    try:
+        return _phone_charge_input.run_validation(data)
+    except serializers.ValidationError:
+        PhoneChargeInputSerializer(data=data).is_valid(raise_exception=True)
+        raise
+
+
 class PhoneChargeOutputSerializer(serializers.Serializer):
     # Plain fields, not a ModelSerializer: this answers every charge, and
     # building a ModelSerializer's fields costs more than the rest of it.
