@@ -113,6 +113,10 @@ MIDDLEWARE = [
     "payledger_project.ops.metrics.HttpMetricsMiddleware",
 ]
 
+# The admin's messages live in its session: the default (a signed cookie, then
+# the session) builds a cookie signer on every request, API requests included.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "payledger_project.urls"
 
 TEMPLATES = [
