@@ -156,7 +156,8 @@ class BalanceAtPlanTests(TransactionTestCase):
     def test_the_balance_at_an_instant_is_one_index_step_in_a_long_journal(self):
         seller = seller_make()
         with connection.cursor() as cursor:
-            # A long journal of charges for one seller (only the plan is under test).
+            # A long journal of charges for one seller (only the plan is under test),
+            # a second apart up to day 29: the instant asked about lies within it.
             cursor.execute(
                 "INSERT INTO payments_phoneaccount (phone_number, balance, created_at)"
                 " VALUES (%s, 0, now())",
@@ -165,12 +166,12 @@ class BalanceAtPlanTests(TransactionTestCase):
             cursor.execute(
                 "WITH charges AS ("
                 " INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at)"
-                " SELECT %s, %s, 1, now() - make_interval(secs => n)"
+                " SELECT %s, %s, 1, %s - make_interval(secs => n)"
                 " FROM generate_series(1, %s) AS n RETURNING id, created_at)"
                 " INSERT INTO payments_transaction"
                 " (seller_id, kind, amount, balance_after, created_at, phone_charge_id)"
                 " SELECT %s, 'charge', 1, 7, created_at, id FROM charges",
-                [seller.pk, PHONE, self.ROWS, seller.pk],
+                [seller.pk, PHONE, day(29), self.ROWS, seller.pk],
             )
             cursor.execute("ANALYZE payments_transaction")
         plan = (
