@@ -92,7 +92,9 @@ class PhoneCharge(models.Model):
         related_name="charges",
     )
     amount = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The movement's date from the database's clock under the seller's row lock
+    # (services._seller_balance_add); the default serves rows made elsewhere.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     # NULL, not "": charges without one are not all "the same reference".
     reference = models.CharField(  # noqa: DJ001
         max_length=64, null=True, blank=True, help_text="The client's own id, e.g. an order number."
@@ -128,7 +130,9 @@ class PhoneChargeReversal(models.Model):
     reversed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="phone_charge_reversals"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The movement's date from the database's clock under the seller's row lock
+    # (services._seller_balance_add); the default serves rows made elsewhere.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -153,7 +157,9 @@ class Transaction(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The movement's date from the database's clock under the seller's row lock
+    # (services._seller_balance_add); the default serves rows made elsewhere.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     credit_request = models.OneToOneField(
         CreditRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
     )

@@ -12,6 +12,7 @@ SQLite the IMMEDIATE transaction mode serialises writers instead.
 import contextlib
 import functools
 import logging
+from datetime import datetime
 
 import phonenumbers
 from django.conf import settings
@@ -80,17 +81,26 @@ def _phone_number_e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _seller_balance_add(seller_id: int, delta: int) -> int | None:
+def _seller_balance_add(seller_id: int, delta: int) -> tuple[int, datetime] | None:
     """Add ``delta`` (negative for a debit) to the seller's balance, taking its
-    row lock; return the new balance, or None if the seller would go negative."""
+    row lock; return the new balance and the movement's date, or None if the
+    seller would go negative.
+
+    The date is read under the lock from the database's clock, as the
+    one-statement charge reads it, so the seller's journal dates follow its
+    balance_after chain whatever the application hosts' clocks say (SQLite's
+    clock is this host's, and it lets one writer in at a time)."""
+    database_now = ", clock_timestamp()" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Seller._meta.db_table} SET balance = balance + %s"
-            " WHERE id = %s AND balance + %s >= 0 RETURNING balance",
+            f" WHERE id = %s AND balance + %s >= 0 RETURNING balance{database_now}",
             [delta, seller_id, delta],
         )
         row = cursor.fetchone()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    return row[0], row[1] if database_now else timezone.now()
 
 
 def _phone_balance_add(phone_number: str, amount: int) -> None:
@@ -160,7 +170,7 @@ def credit_request_approve(
     """Credit the seller once; a second decision raises ``AlreadyDecided``."""
     credit_request = _credit_request_lock_pending(credit_request_id)
     seller_id = credit_request.seller_id
-    balance_after = _seller_balance_add(seller_id, credit_request.amount)
+    balance_after, moved_at = _seller_balance_add(seller_id, credit_request.amount)
     _credit_request_decide(
         credit_request, status=CreditRequest.Status.APPROVED, decided_by=decided_by
     )
@@ -169,6 +179,7 @@ def credit_request_approve(
         kind=Transaction.Kind.CREDIT,
         amount=credit_request.amount,
         balance_after=balance_after,
+        created_at=moved_at,
         credit_request=credit_request,
     )
     _credit_request_event_record(
@@ -325,18 +336,24 @@ def _charge_move_in_one_statement(
 def _charge_move_step_by_step(
     *, seller_id: int, phone_number: str, amount: int, reference: str | None
 ) -> PhoneCharge | None:
-    balance_after = _seller_balance_add(seller_id, -amount)
-    if balance_after is None:
+    debited = _seller_balance_add(seller_id, -amount)
+    if debited is None:
         return None
+    balance_after, moved_at = debited
     _phone_balance_add(phone_number, amount)
     charge = PhoneCharge.objects.create(
-        seller_id=seller_id, phone_account_id=phone_number, amount=amount, reference=reference
+        seller_id=seller_id,
+        phone_account_id=phone_number,
+        amount=amount,
+        created_at=moved_at,
+        reference=reference,
     )
     charge.transaction = Transaction.objects.create(
         seller_id=seller_id,
         kind=Transaction.Kind.CHARGE,
         amount=amount,
         balance_after=balance_after,
+        created_at=moved_at,
         phone_charge=charge,
     )
     Event.objects.create(
@@ -447,26 +464,27 @@ def phone_charge_reverse(
     """
     _reason_validate(reason, max_length=REVERSAL_REASON_MAX_LENGTH)
     charge = PhoneCharge.objects.get(pk=charge_id)
-    balance_after = _seller_balance_add(charge.seller_id, charge.amount)
+    balance_after, moved_at = _seller_balance_add(charge.seller_id, charge.amount)
     if PhoneChargeReversal.objects.filter(charge_id=charge.pk).exists():
         raise AlreadyReversed()
     if not _phone_balance_take(charge.phone_account_id, charge.amount):
         raise InsufficientPhoneBalance()
     reversal = PhoneChargeReversal.objects.create(
-        charge=charge, reason=reason or None, reversed_by=reversed_by
+        charge=charge, reason=reason or None, reversed_by=reversed_by, created_at=moved_at
     )
     reversal.transaction = Transaction.objects.create(
         seller_id=charge.seller_id,
         kind=Transaction.Kind.REVERSAL,
         amount=charge.amount,
         balance_after=balance_after,
+        created_at=moved_at,
         reversal=reversal,
     )
     charge.reversal = reversal
     Event.objects.create(
         type=Event.Type.PHONE_CHARGE_REVERSED,
         seller_id=charge.seller_id,
-        created_at=reversal.transaction.created_at,
+        created_at=moved_at,
         # The charge as GET /api/payments/phone-charges/<id>/ shows it; the new
         # balance is its reversal's balance_after.
         payload=PhoneChargeDetailSerializer(charge).data,

@@ -1,4 +1,5 @@
 import unittest
+from datetime import timedelta
 from unittest import mock
 
 import phonenumbers
@@ -6,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test import SimpleTestCase, TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
-from payments.models import CreditRequest, PhoneAccount, Transaction
+from payments.models import CreditRequest, PhoneAccount, PhoneChargeReversal, Transaction
 from payments.selectors import ledger_problems
 from payments.services import (
     _phone_number_e164,
@@ -16,6 +18,7 @@ from payments.services import (
     credit_request_create,
     credit_request_reject,
     phone_charge_create,
+    phone_charge_reverse,
     phone_number_normalize,
 )
 from sellers.tests.factories import credit_approved_make, seller_make, staff_make
@@ -250,6 +253,41 @@ class PhoneChargeOutsideATransactionTests(TransactionTestCase):
         commit.assert_not_called()
         seller.refresh_from_db()
         self.assertEqual(seller.balance, 999)
+
+
+@unittest.skipUnless(connection.vendor == "postgresql", "SQLite shares the application's clock")
+class JournalDatesTests(TestCase):
+    """Every movement is dated by the database's clock once it holds the seller's
+    row lock, as a charge is: an application host whose clock is an hour behind
+    cannot date a movement before the one it followed."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.staff = staff_make()
+        self.charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=400)
+        self.credit_request = credit_request_create(seller=self.seller, amount=50)
+        an_hour_behind = timezone.now() - timedelta(hours=1)
+        self.app_clock_behind = mock.patch("django.utils.timezone.now", return_value=an_hour_behind)
+
+    def journal_kinds_by_date(self) -> list[str]:
+        """The seller's journal in date order; the first row is its opening credit."""
+        rows = Transaction.objects.filter(seller=self.seller).order_by("created_at", "id")
+        return list(rows.values_list("kind", flat=True))
+
+    def test_a_credit_approved_after_a_charge_is_dated_after_it(self):
+        with self.app_clock_behind:
+            credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=self.staff)
+        self.assertEqual(self.journal_kinds_by_date(), ["credit", "charge", "credit"])
+
+    def test_a_reversal_is_dated_after_the_charge_it_reverses(self):
+        with self.app_clock_behind:
+            phone_charge_reverse(charge_id=self.charge.pk, reversed_by=self.staff)
+        self.assertEqual(self.journal_kinds_by_date(), ["credit", "charge", "reversal"])
+
+    def test_a_reversal_and_its_journal_row_have_one_date(self):
+        phone_charge_reverse(charge_id=self.charge.pk, reversed_by=self.staff)
+        reversal = PhoneChargeReversal.objects.select_related("transaction").get()
+        self.assertEqual(reversal.created_at, reversal.transaction.created_at)
 
 
 class LedgerTests(TestCase):
