@@ -92,8 +92,7 @@ class PhoneCharge(models.Model):
         related_name="charges",
     )
     amount = models.BigIntegerField()
-    # The movement's date from the database's clock under the seller's row lock
-    # (services._seller_balance_add); the default serves rows made elsewhere.
+    # Set by payments.services from the database's clock under the seller's row lock.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # NULL, not "": charges without one are not all "the same reference".
     reference = models.CharField(  # noqa: DJ001
@@ -130,8 +129,7 @@ class PhoneChargeReversal(models.Model):
     reversed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="phone_charge_reversals"
     )
-    # The movement's date from the database's clock under the seller's row lock
-    # (services._seller_balance_add); the default serves rows made elsewhere.
+    # Set by payments.services from the database's clock under the seller's row lock.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -157,8 +155,7 @@ class Transaction(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
-    # The movement's date from the database's clock under the seller's row lock
-    # (services._seller_balance_add); the default serves rows made elsewhere.
+    # Set by payments.services from the database's clock under the seller's row lock.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     credit_request = models.OneToOneField(
         CreditRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"

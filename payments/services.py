@@ -90,17 +90,18 @@ def _seller_balance_add(seller_id: int, delta: int) -> tuple[int, datetime] | No
     one-statement charge reads it, so the seller's journal dates follow its
     balance_after chain whatever the application hosts' clocks say (SQLite's
     clock is this host's, and it lets one writer in at a time)."""
-    database_now = ", clock_timestamp()" if connection.vendor == "postgresql" else ""
+    on_postgresql = connection.vendor == "postgresql"
+    clock_column = ", clock_timestamp()" if on_postgresql else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Seller._meta.db_table} SET balance = balance + %s"
-            f" WHERE id = %s AND balance + %s >= 0 RETURNING balance{database_now}",
+            f" WHERE id = %s AND balance + %s >= 0 RETURNING balance{clock_column}",
             [delta, seller_id, delta],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    return row[0], row[1] if database_now else timezone.now()
+    return row[0], (row[1] if on_postgresql else timezone.now())
 
 
 def _phone_balance_add(phone_number: str, amount: int) -> None:
@@ -125,11 +126,18 @@ def _seller_lock(seller_id: int) -> int:
 
 
 def _credit_request_event_record(
-    event_type: str, credit_request: CreditRequest, *, balance: int
+    event_type: str,
+    credit_request: CreditRequest,
+    *,
+    balance: int,
+    created_at: datetime | None = None,
 ) -> Event:
     payload = {**CreditRequestOutputSerializer(credit_request).data, "balance": balance}
     return Event.objects.create(
-        type=event_type, seller_id=credit_request.seller_id, payload=payload
+        type=event_type,
+        seller_id=credit_request.seller_id,
+        created_at=created_at or timezone.now(),
+        payload=payload,
     )
 
 
@@ -154,10 +162,11 @@ def _credit_request_decide(
     *,
     status: str,
     decided_by: AbstractBaseUser,
+    decided_at: datetime | None = None,
     rejection_reason: str | None = None,
 ) -> None:
     credit_request.status = status
-    credit_request.decided_at = timezone.now()
+    credit_request.decided_at = decided_at or timezone.now()
     credit_request.decided_by = decided_by
     credit_request.rejection_reason = rejection_reason
     credit_request.save(update_fields=["status", "decided_at", "decided_by", "rejection_reason"])
@@ -170,9 +179,13 @@ def credit_request_approve(
     """Credit the seller once; a second decision raises ``AlreadyDecided``."""
     credit_request = _credit_request_lock_pending(credit_request_id)
     seller_id = credit_request.seller_id
+    # A credit cannot take the balance below zero: this is never None.
     balance_after, moved_at = _seller_balance_add(seller_id, credit_request.amount)
     _credit_request_decide(
-        credit_request, status=CreditRequest.Status.APPROVED, decided_by=decided_by
+        credit_request,
+        status=CreditRequest.Status.APPROVED,
+        decided_by=decided_by,
+        decided_at=moved_at,
     )
     journal_row = Transaction.objects.create(
         seller_id=seller_id,
@@ -183,7 +196,10 @@ def credit_request_approve(
         credit_request=credit_request,
     )
     _credit_request_event_record(
-        Event.Type.CREDIT_REQUEST_APPROVED, credit_request, balance=balance_after
+        Event.Type.CREDIT_REQUEST_APPROVED,
+        credit_request,
+        balance=balance_after,
+        created_at=moved_at,
     )
     transaction.on_commit(
         lambda: logger.info(
@@ -464,6 +480,7 @@ def phone_charge_reverse(
     """
     _reason_validate(reason, max_length=REVERSAL_REASON_MAX_LENGTH)
     charge = PhoneCharge.objects.get(pk=charge_id)
+    # Giving money back cannot take the balance below zero: this is never None.
     balance_after, moved_at = _seller_balance_add(charge.seller_id, charge.amount)
     if PhoneChargeReversal.objects.filter(charge_id=charge.pk).exists():
         raise AlreadyReversed()

@@ -9,7 +9,13 @@ from django.urls import reverse
 from rest_framework import status
 from rest_framework.test import APITestCase
 
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.models import (
+    CreditRequest,
+    PhoneAccount,
+    PhoneCharge,
+    PhoneChargeReversal,
+    Transaction,
+)
 from payments.services import credit_request_create, phone_charge_create
 from payments.tests.test_services import CHARGE_STATEMENTS
 from sellers.tests.assertions import ErrorShapeAssertions
@@ -21,11 +27,11 @@ OTHER_PHONE = "+14155550199"
 
 @contextlib.contextmanager
 def _at(moment: datetime.datetime):
-    """Stamp rows created inside the block with ``moment``: ``auto_now_add`` rows
-    by the mocked clock, and charges and their journal rows afterwards (on
-    PostgreSQL the database dates a charge once it holds the seller's lock)."""
+    """Stamp rows created inside the block with ``moment``: rows the application
+    dates by the mocked clock, and movements afterwards (on PostgreSQL the
+    database dates a charge, credit or reversal once it holds the seller's lock)."""
     before = {model: model.objects.aggregate(last=Max("pk"))["last"] or 0
-              for model in (PhoneCharge, Transaction)}  # fmt: skip
+              for model in (PhoneCharge, PhoneChargeReversal, Transaction)}  # fmt: skip
     with mock.patch("django.utils.timezone.now", return_value=moment):
         yield
     for model, last in before.items():

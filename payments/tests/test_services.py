@@ -10,7 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
-from payments.models import CreditRequest, PhoneAccount, PhoneChargeReversal, Transaction
+from payments.models import (
+    CreditRequest,
+    Event,
+    PhoneAccount,
+    PhoneChargeReversal,
+    Transaction,
+)
 from payments.selectors import ledger_problems
 from payments.services import (
     _phone_number_e164,
@@ -284,10 +290,40 @@ class JournalDatesTests(TestCase):
             phone_charge_reverse(charge_id=self.charge.pk, reversed_by=self.staff)
         self.assertEqual(self.journal_kinds_by_date(), ["credit", "charge", "reversal"])
 
-    def test_a_reversal_and_its_journal_row_have_one_date(self):
-        phone_charge_reverse(charge_id=self.charge.pk, reversed_by=self.staff)
+
+class MovementDateTests(TestCase):
+    """A movement, its journal row and its event carry one date."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.staff = staff_make()
+
+    def event_date(self, event_type: str):
+        """The date of the seller's last event of this type."""
+        return Event.objects.filter(seller=self.seller, type=event_type).latest("id").created_at
+
+    def test_a_charge_its_journal_row_and_its_event_have_one_date(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=400)
+        journal_row = Transaction.objects.get(phone_charge=charge)
+        dates = {charge.created_at, journal_row.created_at}
+        dates.add(self.event_date(Event.Type.PHONE_CHARGE_CREATED))
+        self.assertEqual(len(dates), 1)
+
+    def test_an_approval_its_journal_row_and_its_event_have_one_date(self):
+        credit_request = credit_request_create(seller=self.seller, amount=50)
+        credit_request_approve(credit_request_id=credit_request.pk, decided_by=self.staff)
+        credit_request.refresh_from_db()
+        dates = {credit_request.decided_at, credit_request.transaction.created_at}
+        dates.add(self.event_date(Event.Type.CREDIT_REQUEST_APPROVED))
+        self.assertEqual(len(dates), 1)
+
+    def test_a_reversal_its_journal_row_and_its_event_have_one_date(self):
+        charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=400)
+        phone_charge_reverse(charge_id=charge.pk, reversed_by=self.staff)
         reversal = PhoneChargeReversal.objects.select_related("transaction").get()
-        self.assertEqual(reversal.created_at, reversal.transaction.created_at)
+        dates = {reversal.created_at, reversal.transaction.created_at}
+        dates.add(self.event_date(Event.Type.PHONE_CHARGE_REVERSED))
+        self.assertEqual(len(dates), 1)
 
 
 class LedgerTests(TestCase):
