@@ -42,6 +42,8 @@ class WebhookEndpoint(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["active", "failing"]), name="webhookendpoint_status_valid"
             ),
+            # One URL once per seller: a copy would be sent every event again.
+            models.UniqueConstraint(fields=["seller", "url"], name="webhookendpoint_seller_url"),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from payments.models import Event
 from payments.serializers import EventOutputSerializer
 from sellers.models import Seller
+from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.url_safety import webhook_url_check
 
@@ -51,20 +52,33 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_endpoint_create(*, seller: Seller, url: str, event_types: list[str]) -> WebhookEndpoint:
-    """Register ``url`` for the seller's future events of ``event_types``."""
-    webhook_url_check(url)
+    """Register ``url`` for the seller's future events of ``event_types``; refuse a URL
+    the seller already registered (``DuplicateUrl``) and an endpoint past the seller's
+    limit (``EndpointLimit``)."""
+    webhook_url_check(url)  # resolves the host: before the transaction, not under the lock
     unknown = sorted(set(event_types) - set(Event.Type.values))
     if unknown or not event_types:
         raise ValidationError({"event_types": f"Choose from {', '.join(Event.Type.values)}."})
-    # Events already written are in the feed; the endpoint gets the ones after.
-    newest = Event.objects.filter(seller=seller).aggregate(newest=Max("id"))["newest"]
-    return WebhookEndpoint.objects.create(
-        seller=seller,
-        url=url,
-        event_types=sorted(set(event_types)),
-        secret=webhook_secret_generate(),
-        last_event_id=newest or 0,
-    )
+    with transaction.atomic():
+        # Under the seller's row lock registrations count and compare one at a
+        # time, so concurrent ones cannot pass the limit together.
+        Seller.objects.select_for_update().values_list("pk").get(pk=seller.pk)
+        endpoints = WebhookEndpoint.objects.filter(seller=seller)
+        duplicate = endpoints.filter(url=url).values_list("pk", flat=True).first()
+        if duplicate is not None:
+            raise DuplicateUrl(endpoint_id=duplicate)
+        limit = settings.PAYLEDGER_WEBHOOK_ENDPOINTS_MAX
+        if endpoints.count() >= limit:
+            raise EndpointLimit(limit=limit)
+        # Events already written are in the feed; the endpoint gets the ones after.
+        newest = Event.objects.filter(seller=seller).aggregate(newest=Max("id"))["newest"]
+        return WebhookEndpoint.objects.create(
+            seller=seller,
+            url=url,
+            event_types=sorted(set(event_types)),
+            secret=webhook_secret_generate(),
+            last_event_id=newest or 0,
+        )
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
