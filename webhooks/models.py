@@ -12,8 +12,9 @@ class WebhookEndpoint(models.Model):
     The endpoint row is also its delivery queue: ``last_event_id`` is the
     cursor (every earlier event of the seller was delivered or not wanted),
     and the retry state of the event at the head sits beside it. A worker
-    holds the row lock while it delivers, so one endpoint is served by one
-    worker at a time.
+    leases the row while it delivers by pushing ``next_attempt_at`` to the
+    lease's end, so one endpoint is served by one worker at a time (see
+    webhooks/services.py).
     """
 
     class Status(models.TextChoices):
