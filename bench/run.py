@@ -47,6 +47,7 @@ for _ in range({sellers}):
 PAYLEDGER_ENVIRONMENT = {
     "DEBUG": "false",
     "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 30,
+    "PAYLEDGER_WEBHOOK_SECRET_KEYS": "cGF5bGVkZ2VyLWJlbmNobWFyay1vbmx5LWtleS0zMmI=",
     "ALLOWED_HOSTS": "127.0.0.1",
     "PROXY_COUNT": "1",
     "CONN_MAX_AGE": "60",

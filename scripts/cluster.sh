@@ -26,6 +26,9 @@ CLUSTER_DB=${CLUSTER_DB:-payledger_cluster}
 CLUSTER_REDIS_URL=${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379/4}
 CLUSTER_DIR=${CLUSTER_DIR:-/tmp/payledger-cluster}
 PYTHON=${PYTHON:-.venv/bin/python}
+# The key of the webhook secrets, the same for migrations and every app server;
+# this one is for the local cluster only: set your own (README, "Configuration").
+export PAYLEDGER_WEBHOOK_SECRET_KEYS=${PAYLEDGER_WEBHOOK_SECRET_KEYS:-cGF5bGVkZ2VyLWNsdXN0ZXItZGVtby1rZXktb25seSE=}
 # The request timeouts PgBouncer sets on each server connection it opens.
 LOCK_TIMEOUT_MS=${PAYLEDGER_LOCK_TIMEOUT_MS:-5000}
 STATEMENT_TIMEOUT_MS=${PAYLEDGER_STATEMENT_TIMEOUT_MS:-15000}

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from payments.models import Event
 from sellers.models import Seller
+from webhooks.fields import EncryptedTextField
 
 
 class WebhookEndpoint(models.Model):
@@ -24,8 +25,9 @@ class WebhookEndpoint(models.Model):
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
     event_types = models.JSONField(help_text="The event types delivered here.")
-    # HMAC key: kept in clear because signing needs it; shown to the seller once.
-    secret = models.CharField(max_length=80)
+    # HMAC key: encrypted in the database, plain here because signing needs it;
+    # shown to the seller once.
+    secret = EncryptedTextField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     last_event_id = models.BigIntegerField(default=0)

@@ -102,6 +102,28 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+def webhook_secrets_rotate(*, batch_size: int = 500) -> int:
+    """Encrypt every endpoint's secret again with the newest key; return how many.
+
+    Batch by batch in id order, each in a short transaction of its own: a secret
+    never changes after registration, so reading and writing it back races with
+    nothing (a deleted endpoint is simply not updated)."""
+    rotated, after = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                WebhookEndpoint.objects.filter(pk__gt=after)
+                .order_by("pk")
+                .only("pk", "secret")[:batch_size]
+            )
+            if not batch:
+                return rotated
+            # Loaded with whichever key opens it, written with the newest.
+            WebhookEndpoint.objects.bulk_update(batch, ["secret"])
+        rotated += len(batch)
+        after = batch[-1].pk
+
+
 def webhook_retry_delay(failed_attempts: int) -> timedelta:
     """Exponential backoff with jitter: half the doubled delay, plus up to as much again,
     so endpoints that failed together do not retry together."""

@@ -1,8 +1,12 @@
 """Data migrations, run forward over rows written by the schema before them."""
 
+from cryptography.fernet import Fernet
+from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import TransactionTestCase
+
+from webhooks.models import WebhookEndpoint
 
 
 class MigrationTestCase(TransactionTestCase):
@@ -55,3 +59,23 @@ class DuplicateUrlsMigrationTests(MigrationTestCase):
                 ("bob", endpoints.objects.get(seller__name="bob").pk, ["phone_charge.created"]),
             ],
         )
+
+
+class SecretsEncryptedMigrationTests(MigrationTestCase):
+    before = [("webhooks", "0003_endpoint_url_once_per_seller")]
+    after = [("webhooks", "0004_secrets_encrypted")]
+
+    def test_a_secret_stored_in_clear_is_encrypted_with_the_newest_key(self):
+        self.old.get_model("webhooks", "WebhookEndpoint").objects.create(
+            seller=self.seller("alice"),
+            url="https://shop.example.com/hooks",
+            event_types=["phone_charge.created"],
+            secret="whsec_in_clear",
+        )
+        self.migrate_forward()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT secret FROM webhooks_webhookendpoint")
+            [(stored,)] = cursor.fetchall()
+        newest = Fernet(settings.PAYLEDGER_WEBHOOK_SECRET_KEYS[0])
+        self.assertEqual(newest.decrypt(stored.encode()), b"whsec_in_clear")
+        self.assertEqual(WebhookEndpoint.objects.get().secret, "whsec_in_clear")
