@@ -99,7 +99,15 @@ def webhook_endpoint_create(*, seller: Seller, url: str, event_types: list[str])
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    endpoint.delete()
+    """Delete the endpoint and its delivery attempts.
+
+    Its row lock first: a worker recording an outcome right now (milliseconds; no
+    lock is held while a receiver answers) finishes before the attempts are
+    collected, or finds the endpoint gone and records nothing."""
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+        if locked is not None:
+            locked.delete()
 
 
 def webhook_secrets_rotate(*, batch_size: int = 500) -> int:

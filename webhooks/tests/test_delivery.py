@@ -1,6 +1,8 @@
 """One worker step at a time (``webhook_deliver_next``) against a local receiver."""
 
 import json
+import threading
+import time
 from datetime import timedelta
 from io import StringIO
 from unittest import mock
@@ -225,6 +227,43 @@ class NoTransactionAcrossThePostTests(TransactionTestCase):
             self.assertTrue(webhook_deliver_next())
         self.assertEqual(in_transaction, [False])
         self.assertEqual(WebhookDelivery.objects.get().delivered, True)
+
+
+class DeleteWhileRecordingTests(TransactionTestCase):
+    # Real transactions: the delete runs while a worker's outcome transaction is open.
+    def test_a_delete_racing_the_record_of_an_outcome_removes_the_endpoint_and_its_attempt(
+        self,
+    ):
+        seller = seller_make(balance=10)
+        endpoint = webhook_endpoint_create(
+            seller=seller, url="http://127.0.0.1:8400/hooks", event_types=["phone_charge.created"]
+        )
+        phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=1)
+        recording = threading.Event()
+        create_attempt = WebhookDelivery.objects.create
+
+        def create_slowly(**fields):
+            recording.set()
+            time.sleep(0.5)  # the delete, meanwhile, reaches the endpoint's row
+            return create_attempt(**fields)
+
+        def worker():
+            try:
+                webhook_deliver_next()
+            finally:
+                connection.close()
+
+        with (
+            while_posting(lambda endpoint, event: None),
+            mock.patch.object(WebhookDelivery.objects, "create", side_effect=create_slowly),
+        ):
+            delivering = threading.Thread(target=worker)
+            delivering.start()
+            self.assertTrue(recording.wait(10))
+            webhook_endpoint_delete(endpoint=endpoint)
+            delivering.join()
+        self.assertFalse(WebhookEndpoint.objects.exists())
+        self.assertFalse(WebhookDelivery.objects.exists())
 
 
 class DeliverWebhooksCommandTests(TransactionTestCase):
