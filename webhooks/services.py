@@ -8,8 +8,11 @@ queue, and a delivery is a lease on it:
    with ``SELECT ... FOR UPDATE SKIP LOCKED``, move its cursor past the event
    types it does not want, and push ``next_attempt_at`` to the lease's end (the
    delivery's deadline plus ``LEASE_MARGIN``). Committed, the endpoint is no
-   longer due, so no other worker claims it until the lease runs out; the due
-   index (status, next_attempt_at) serves both.
+   longer due, so no other worker claims it until the lease runs out. The lease
+   needs no column of its own: its end is ``next_attempt_at``, so the due index
+   (status, next_attempt_at) passes over leased endpoints as over waiting
+   retries, and the end is also the lease's token (a claim made after a lease
+   ran out ends later).
 2. Post the event, outside any transaction.
 3. Record, in a second short transaction, with one conditional ``UPDATE``:
    only while ``next_attempt_at`` still equals this lease's end is the lease
