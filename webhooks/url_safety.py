@@ -145,9 +145,14 @@ def _lookup(host: str, port: int, timeout: float) -> list[tuple]:
     A lookup cannot be interrupted, so it runs in a thread of its own; one that
     outlives ``timeout`` is left to end by the resolver's own limits."""
     outcome: list = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(_lookup_outcome(host, port)), daemon=True
-    )
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP))
+        except Exception as error:  # raised again below, in the caller's thread
+            outcome.append(error)
+
+    thread = threading.Thread(target=lookup, name="webhook-dns", daemon=True)
     thread.start()
     thread.join(timeout)
     if not outcome:
@@ -157,13 +162,6 @@ def _lookup(host: str, port: int, timeout: float) -> list[tuple]:
     return outcome[0]
 
 
-def _lookup_outcome(host: str, port: int) -> list[tuple] | Exception:
-    try:
-        return socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as error:
-        return error
-
-
 def webhook_url_resolve(url: str, *, timeout: float) -> WebhookTarget:
     """Resolve ``url``'s host once and judge every answer.
 
@@ -171,7 +169,8 @@ def webhook_url_resolve(url: str, *, timeout: float) -> WebhookTarget:
     ``TimeoutError`` if the lookup takes longer than ``timeout`` seconds."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = 443 if parts.scheme == "https" else 80
+        port = default_port if parts.port is None else parts.port
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise _invalid("Enter a valid URL.", "invalid_url") from None
@@ -201,7 +200,7 @@ def webhook_url_resolve(url: str, *, timeout: float) -> WebhookTarget:
         scheme=parts.scheme,
         host=host,
         port=port,
-        host_header=f"{bracketed}:{parts.port}" if parts.port else bracketed,
+        host_header=bracketed if parts.port is None else f"{bracketed}:{parts.port}",
         path=quote(path, safe="/?&=%:@!$'()*+,;~-._"),
         addresses=tuple(answers),
     )
