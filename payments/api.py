@@ -325,7 +325,10 @@ class TransactionExportApi(GenericAPIView):
         description=(
             "Oldest first, with the journal's filters. With `created_after`, the export"
             " starts with one row of kind `opening_balance` per seller: its balance at that"
-            " instant (`balance_after`), so the rows that follow run on from it. " + MAY_LAG
+            " instant (`balance_after`), so the rows that follow run on from it. A text"
+            " cell that a spreadsheet would evaluate as a formula (it starts with `=`, `+`,"
+            " `-`, `@`, a tab or a carriage return, and is not a signed whole number such as"
+            " a phone number) starts with a `'`. " + MAY_LAG
         ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
