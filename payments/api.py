@@ -1,4 +1,3 @@
-import csv
 from itertools import chain
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from payledger_project.schema import (
     RETRY_AFTER,
     error_responses,
 )
+from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payledger_project.throttles import ChargeRateThrottle
 from payments import filters
 from payments.exceptions import (
@@ -325,7 +325,10 @@ class TransactionExportApi(GenericAPIView):
         description=(
             "Oldest first, with the journal's filters. With `created_after`, the export"
             " starts with one row of kind `opening_balance` per seller: its balance at that"
-            " instant (`balance_after`), so the rows that follow run on from it. " + MAY_LAG
+            " instant (`balance_after`), so the rows that follow run on from it. A text"
+            " cell that a spreadsheet would evaluate as a formula (it starts with `=`, `+`,"
+            " `-`, `@`, a tab or a carriage return, and is not a signed whole number such as"
+            " a phone number) starts with a `'`. " + MAY_LAG
         ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
@@ -339,7 +342,7 @@ class TransactionExportApi(GenericAPIView):
             ).using(replica_or_primary())
             instant = filters.RFC3339DateTimeField().clean(start)
             rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
-        writer = csv.writer(EchoBuffer())
+        writer = SpreadsheetSafeWriter(EchoBuffer())
         lines = chain(
             [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)
         )

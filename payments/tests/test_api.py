@@ -608,9 +608,8 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
         second = client_for(self.seller.user).get(first.json()["next"])
         self.assertEqual(self.listed_ids(second), [self.credit_row.pk])
 
-    def test_invalid_cursor_is_not_found(self):
-        response = self.get_as_seller(cursor="not-a-cursor")
-        self.assertErrorResponse(response, status.HTTP_404_NOT_FOUND, "not_found")
+    def test_invalid_cursor_is_refused(self):
+        self.assertFieldError(self.get_as_seller(cursor="not-a-cursor"), "cursor")
 
     def test_staff_sees_every_sellers_rows(self):
         response = client_for(staff_make()).get(self.url)
