@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -310,6 +309,16 @@ DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False
 
 # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# API keys (docs/decisions/0001-api-keys-as-digests.md): each login mints one,
+# which expires this many days later (unset or 0: never); a login beyond the
+# per-user cap revokes that user's oldest key.
+PAYLEDGER_API_KEY_TTL_DAYS = env_int("PAYLEDGER_API_KEY_TTL_DAYS", 0)
+PAYLEDGER_API_KEYS_PER_USER = env_int("PAYLEDGER_API_KEYS_PER_USER", 100)
+if PAYLEDGER_API_KEY_TTL_DAYS < 0 or PAYLEDGER_API_KEYS_PER_USER < 1:
+    raise ImproperlyConfigured(
+        "PAYLEDGER_API_KEY_TTL_DAYS must be 0 or more, PAYLEDGER_API_KEYS_PER_USER 1 or more."
+    )
 
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))

@@ -174,10 +174,10 @@ class ClusterProofTests(SimpleTestCase):
         result = manage(
             "shell", "-c",
             "from django.contrib.auth.models import User, Group;"
-            "from rest_framework.authtoken.models import Token;"
+            "from sellers.services import api_key_create;"
             "staff = User.objects.create_user('approver', is_staff=True);"
             "staff.groups.add(Group.objects.get(name='Credit approvers'));"
-            "print(Token.objects.create(user=staff).key)",
+            "print(api_key_create(user=staff)[1])",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout.split()[-1]

@@ -8,10 +8,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.test import LiveServerTestCase, tag
-from rest_framework.authtoken.models import Token
 
 from payments.services import credit_request_create
-from sellers.tests.factories import seller_make, staff_make
+from sellers.tests.factories import api_key_make, seller_make, staff_make
 
 CONFIG = Path(settings.BASE_DIR) / "schemathesis.toml"
 LOGOUT = "/api/auth/logout/"
@@ -37,8 +36,8 @@ class SchemathesisFuzzTests(LiveServerTestCase):
 
     def test_every_operation_passes_every_default_check_and_the_books_balance(self):
         seller = seller_make(balance=1_000_000)
-        token = Token.objects.create(user=seller.user).key
-        staff_token = Token.objects.create(user=staff_make(reverser=True)).key
+        token = api_key_make(seller.user)
+        staff_token = api_key_make(staff_make(reverser=True))
         for _ in range(20):
             credit_request_create(seller=seller, amount=1_000)
 

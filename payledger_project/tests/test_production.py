@@ -31,12 +31,11 @@ from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import TransactionTestCase
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.authtoken.models import Token
 
 from payments.models import CreditRequest
 from payments.services import credit_request_create
 from sellers.models import Seller
-from sellers.tests.factories import PASSWORD, seller_make
+from sellers.tests.factories import PASSWORD, api_key_make, seller_make
 
 ROOT = Path(settings.BASE_DIR)
 HOST = "pay.example.com"
@@ -251,7 +250,7 @@ def charge_storm(
     are spread across worker processes. Each carries X-Request-ID
     ``storm-<seller>-<n>``. Returns (status, error code) pairs.
     """
-    token = Token.objects.create(user=seller.user).key
+    token = api_key_make(seller.user)
 
     def charge(number: int) -> tuple[int, str]:
         response = requests.post(
@@ -353,10 +352,10 @@ class BehindAProxyTests(ServerTestCase):
 
     def test_a_request_the_proxy_marks_https_is_served_with_hsts(self):
         seller = seller_make()
-        token = Token.objects.create(user=seller.user)
+        token = api_key_make(seller.user)
         response = ProxiedSession().get(
             self.url("/api/sellers/me/"),
-            headers={"Authorization": f"Token {token.key}"},
+            headers={"Authorization": f"Token {token}"},
             allow_redirects=False,
         )
         self.assertEqual(response.status_code, 200, response.text)
@@ -437,11 +436,11 @@ class BehindAProxyTests(ServerTestCase):
 
     def test_a_request_id_is_echoed_and_on_every_json_line_of_its_charge(self):
         seller = seller_make(balance=1_000)
-        token = Token.objects.create(user=seller.user)
+        token = api_key_make(seller.user)
         response = ProxiedSession().post(
             self.url("/api/payments/phone-charge/"),
             json={"phone_number": "+14155550123", "amount": 40},
-            headers={"Authorization": f"Token {token.key}", "X-Request-ID": "prod-charge-1"},
+            headers={"Authorization": f"Token {token}", "X-Request-ID": "prod-charge-1"},
         )
         self.assertEqual(response.status_code, 201, response.text)
         self.assertEqual(response.headers["X-Request-ID"], "prod-charge-1")
@@ -478,7 +477,7 @@ class BehindAProxyTests(ServerTestCase):
         self.assertIsInstance(finished["pid"], int)
         for line in lines:
             self.assertEqual(list(line)[:4], ["timestamp", "level", "logger", "message"])
-        self.assertNotIn(token.key, self.server.output())
+        self.assertNotIn(token, self.server.output())
 
     @skipUnless(REDIS_SERVER, "redis-server is not installed (.ci/run installs it)")
     def test_the_charge_limit_holds_across_four_workers_with_redis(self):

@@ -4,14 +4,13 @@ import itertools
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import CreditRequest
 from payments.permissions import REVERSE_CHARGE, credit_approvers_group
 from payments.services import credit_request_approve, credit_request_create
 from sellers.models import Seller
-from sellers.services import seller_register
+from sellers.services import api_key_create, seller_register
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"
@@ -58,8 +57,12 @@ def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
     return credit_request_approve(credit_request_id=credit_request.pk, decided_by=approver)
 
 
+def api_key_make(user) -> str:
+    """A new API key for ``user``, as logging in mints one."""
+    return api_key_create(user=user)[1]
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_make(user)}")
     return client

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.test import TestCase, override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from sellers.models import ApiKey
 from sellers.tests.factories import PASSWORD, client_for, seller_make
 
 STRICT_RATES = {"charge": "2/minute", "anon_auth": "2/minute"}
@@ -13,10 +13,10 @@ class LogoutTests(TestCase):
         self.seller = seller_make()
         self.client = client_for(self.seller.user)
 
-    def test_logout_deletes_the_callers_token(self):
+    def test_logout_deletes_the_callers_key(self):
         response = self.client.post(reverse("logout"))
         self.assertEqual(response.status_code, 204)
-        self.assertFalse(Token.objects.filter(user=self.seller.user).exists())
+        self.assertFalse(ApiKey.objects.filter(user=self.seller.user).exists())
 
     def test_the_old_token_no_longer_authenticates(self):
         self.client.post(reverse("logout"))
@@ -28,7 +28,7 @@ class LogoutTests(TestCase):
         other = seller_make()
         client_for(other.user)
         self.client.post(reverse("logout"))
-        self.assertTrue(Token.objects.filter(user=other.user).exists())
+        self.assertTrue(ApiKey.objects.filter(user=other.user).exists())
 
     def test_logout_without_a_token_is_refused(self):
         response = self.client_class().post(reverse("logout"))
