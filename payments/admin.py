@@ -123,7 +123,7 @@ class CreditRequestAdmin(ReadOnlyAdmin):
 
     def has_approve_permission(self, request) -> bool:
         # The same rule as the API's approve and reject endpoints.
-        return request.user.has_perm(APPROVE_CREDIT)
+        return staff_may(request.user, APPROVE_CREDIT)
 
     def get_queryset(self, request):
         return credit_requests_with_seller_activity(super().get_queryset(request))
