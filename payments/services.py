@@ -18,6 +18,7 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -493,8 +494,23 @@ def _phone_balance_take(phone_number: str, amount: int) -> bool:
 
 
 def _reason_validate(reason: str | None, *, max_length: int) -> None:
-    if reason and len(reason) > max_length:
-        raise ValidationError({"reason": f"A reason has at most {max_length} characters."})
+    """The one check of a decision's or reversal's reason, whoever sends it (the
+    API's serializers, the admin's pages, commands): no NUL character, which
+    PostgreSQL cannot store (refused as DRF's fields refuse it), and at most
+    ``max_length`` characters."""
+    if not reason:
+        return
+    errors = []
+    try:
+        ProhibitNullCharactersValidator()(reason)
+    except ValidationError as error:
+        errors.append(error)
+    if len(reason) > max_length:
+        errors.append(
+            ValidationError(f"A reason has at most {max_length} characters.", code="max_length")
+        )
+    if errors:
+        raise ValidationError({"reason": errors})
 
 
 @transaction.atomic

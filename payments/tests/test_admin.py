@@ -571,6 +571,26 @@ class ApproverDayTests(AdminTestCase):
             (self.pending.status, self.pending.rejection_reason), ("rejected", "Unpaid invoice")
         )
 
+    def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_decides_nothing(self):
+        before = books()
+        response = self.decide("reject", self.pending, reason="Unpaid\x00")
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Please correct the error below.")
+        self.assertContains(
+            response,
+            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
+            html=True,
+        )
+        # The text comes back as typed, the NUL marked by the replacement character.
+        self.assertContains(response, "Unpaid\ufffd</textarea>")
+        self.assertEqual(books(), before)
+
+    def test_an_overlong_reason_is_shown_as_a_form_error_and_decides_nothing(self):
+        before = books()
+        response = self.decide("reject", self.pending, reason="x" * 501)
+        self.assertContains(response, "A reason has at most 500 characters.")
+        self.assertEqual(books(), before)
+
     def test_deciding_a_request_decided_meanwhile_warns_and_moves_nothing(self):
         self.decide("approve", self.pending)
         before = books()
@@ -654,6 +674,18 @@ class ReverseChargeTests(AdminTestCase):
         self.assertIn(
             (messages.WARNING, f"Charge #{self.charge.pk}: This charge has already been reversed."),
             self.messages_of(response),
+        )
+        self.assertEqual(books(), before)
+
+    def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_moves_nothing(self):
+        before = books()
+        response = self.client.post(self.reverse_url, {"reason": "Operator\x00"})
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Please correct the error below.")
+        self.assertContains(
+            response,
+            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
+            html=True,
         )
         self.assertEqual(books(), before)
 

@@ -119,6 +119,17 @@ class CreditRequestApproveTests(TestCase):
         self.credit_request.refresh_from_db()
         self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
 
+    def test_rejection_with_a_null_character_in_its_reason_is_refused_and_decides_nothing(self):
+        with self.assertRaises(ValidationError) as refused:
+            credit_request_reject(
+                credit_request_id=self.credit_request.pk, decided_by=self.staff, reason="No\x00"
+            )
+        self.assertEqual(
+            refused.exception.message_dict, {"reason": ["Null characters are not allowed."]}
+        )
+        self.credit_request.refresh_from_db()
+        self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
+
     def test_the_database_refuses_a_reason_on_a_request_not_rejected(self):
         with self.assertRaises(IntegrityError), transaction.atomic():
             CreditRequest.objects.filter(pk=self.credit_request.pk).update(rejection_reason="no")
