@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
-from payledger_project.throttles import AuthRateThrottle
+from payledger_project.throttles import AuthRateThrottle, LoginRateThrottle
 from payments.selectors import seller_balance_before
 from payments.serializers import BalanceAtQuerySerializer
 from sellers.selectors import seller_list
@@ -119,7 +119,7 @@ class TokenObtainApi(ObtainAuthToken):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     parser_classes = [JSONBodyParser]
     serializer_class = TokenObtainInputSerializer
 
