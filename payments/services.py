@@ -494,8 +494,8 @@ def _phone_balance_take(phone_number: str, amount: int) -> bool:
 
 
 def _reason_validate(reason: str | None, *, max_length: int) -> None:
-    """The one check of a decision's or reversal's reason, whoever sends it (the
-    API's serializers, the admin's pages, commands): no NUL character, which
+    """A decision's or reversal's reason, whoever sends it (the admin's pages,
+    commands; the API's fields check the same first): no NUL character, which
     PostgreSQL cannot store (refused as DRF's fields refuse it), and at most
     ``max_length`` characters."""
     if not reason:
