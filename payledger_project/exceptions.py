@@ -42,6 +42,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Forbidden(DomainError):
+    """The actor may not do this to this record, whatever its permissions say."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "forbidden"
+
+
 class TryAgain(exceptions.APIException):
     """The database could not take a lock or finish in time; the transaction rolled back."""
 

@@ -36,6 +36,7 @@ from payments.exceptions import (
     DuplicateReference,
     InsufficientBalance,
     InsufficientPhoneBalance,
+    OwnSellerForbidden,
 )
 from payments.filters import (
     CreditRequestFilter,
@@ -91,7 +92,9 @@ MAY_LAG = (
 
 DECISION_RESPONSES = {
     200: CreditRequestOutputSerializer,
-    **error_responses(401, 403, 404, 409, 503, conflicts=[AlreadyDecided]),
+    **error_responses(
+        401, 403, 404, 409, 503, conflicts=[AlreadyDecided], forbidden=[OwnSellerForbidden]
+    ),
 }
 
 
@@ -121,7 +124,17 @@ DECISION_RESPONSES = {
         request=CreditRequestRejectInputSerializer,
         responses={
             **DECISION_RESPONSES,
-            **error_responses(400, 401, 403, 404, 409, 415, 503, conflicts=[AlreadyDecided]),
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                415,
+                503,
+                conflicts=[AlreadyDecided],
+                forbidden=[OwnSellerForbidden],
+            ),
         },
         examples=[
             OpenApiExample("reject", value={"reason": "Unpaid invoice #12"}, request_only=True)
@@ -252,7 +265,8 @@ class PhoneChargeCreateApi(APIView):
     reverse=extend_schema(
         summary="Reverse a charge: give its amount back from the phone to the seller",
         description=(
-            "Staff holding `payments.reverse_phonecharge` only. Writes a journal row of kind"
+            "Staff holding `payments.reverse_phonecharge` only, and never for their own seller"
+            " (403 `own_seller_forbidden`). Writes a journal row of kind"
             " `reversal`; the charge itself is never edited. 409 `already_reversed`: a charge"
             " is reversed at most once. 409 `insufficient_phone_balance`: the phone no longer"
             " holds the amount; nothing changed."
@@ -264,6 +278,7 @@ class PhoneChargeCreateApi(APIView):
             **error_responses(
                 400, 401, 403, 404, 409, 415, 422, 503,
                 conflicts=[AlreadyReversed, InsufficientPhoneBalance],
+                forbidden=[OwnSellerForbidden],
             ),
         },
         examples=[

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
-from payledger_project.throttles import AuthRateThrottle
+from payledger_project.throttles import AuthRateThrottle, LoginRateThrottle
 from payments.selectors import seller_balance_before
 from payments.serializers import BalanceAtQuerySerializer
 from sellers.selectors import api_key_list, seller_list
@@ -128,7 +128,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     parser_classes = [JSONBodyParser]
 
 

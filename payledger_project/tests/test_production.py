@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import SimpleTestCase, TransactionTestCase
 from prometheus_client.parser import text_string_to_metric_families
 
 from payments.models import CreditRequest
@@ -110,7 +110,7 @@ def production_environment(**variables: str) -> dict[str, str]:
         "SECRET_KEY": get_random_secret_key(),
         "ALLOWED_HOSTS": f"{HOST},127.0.0.1,localhost",
         "DATABASE_URL": database_url_of_the_tests(),
-        "HOST": "127.0.0.1",
+        # No HOST: gunicorn.conf.py listens on loopback unless told otherwise.
         "PORT": str(free_port()),
         **variables,
     }
@@ -187,6 +187,31 @@ class Server:
             if line.startswith("{"):
                 lines.append(json.loads(line))
         return lines
+
+
+class GunicornBindTests(SimpleTestCase):
+    """The app server listens where only a proxy on the same machine reaches it,
+    unless the operator says otherwise: PROXY_COUNT=1 believes X-Forwarded-For,
+    so a client reaching the app port directly could pick its own address."""
+
+    def bind_of(self, **variables: str) -> str:
+        """The address gunicorn.conf.py binds, as gunicorn reads it."""
+        with tempfile.TemporaryDirectory(prefix="payledger-metrics-") as metrics_dir:
+            # The directory given, reading the config makes none of its own.
+            environment = production_environment(PROMETHEUS_MULTIPROC_DIR=metrics_dir, **variables)
+            printed = subprocess.run(
+                [str(Path(sys.executable).with_name("gunicorn")), "--print-config",
+                 "-c", "gunicorn.conf.py"],
+                cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+                check=True,
+            ).stdout  # fmt: skip
+        return re.search(r"^bind\s+= (.*)$", printed, re.MULTILINE).group(1)
+
+    def test_gunicorn_listens_on_loopback_by_default(self):
+        self.assertEqual(self.bind_of(PORT="8000"), "['127.0.0.1:8000']")
+
+    def test_host_and_port_choose_another_address(self):
+        self.assertEqual(self.bind_of(HOST="0.0.0.0", PORT="8100"), "['0.0.0.0:8100']")
 
 
 class ServerTestCase(TransactionTestCase):

@@ -201,6 +201,15 @@ class CreditRequestDecideApiTests(ErrorShapeAssertions, APITestCase):
         self.assertFieldError(response, "reason")
         self.assertStillPendingAndNothingMoved()
 
+    def test_a_rejection_reason_with_a_null_character_is_refused_and_decides_nothing(self):
+        response = client_for(self.staff).post(
+            reverse("credit-request-reject", args=[self.credit_request.pk]),
+            {"reason": "Unpaid\x00"},
+            format="json",
+        )
+        self.assertFieldError(response, "reason")
+        self.assertStillPendingAndNothingMoved()
+
     def test_an_approved_request_has_no_rejection_reason(self):
         response = self.decide(self.staff, "approve")
         self.assertIsNone(response.json()["rejection_reason"])

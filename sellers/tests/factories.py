@@ -37,18 +37,25 @@ def seller_make(*, name: str = "", balance: int = 0) -> Seller:
 def staff_make(*, approver: bool = True, reverser: bool = False) -> User:
     """A staff user; an approver (in the "Credit approvers" group) unless told not,
     and allowed to reverse charges if told so."""
-    staff = User.objects.create_user(
-        username=f"staff{next(_sequence)}", password=PASSWORD, is_staff=True
-    )
+    staff = User.objects.create_user(username=f"staff{next(_sequence)}", password=PASSWORD)
+    return staff_powers_give(staff, approver=approver, reverser=reverser)
+
+
+def staff_powers_give(user: User, *, approver: bool = True, reverser: bool = False) -> User:
+    """Make ``user`` staff, in the "Credit approvers" group unless told not, and
+    allowed to reverse charges if told so (a seller's user too: what an
+    administrator's mistake would do)."""
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
     if approver:
         # A TransactionTestCase's flush drops the group its migration made.
-        staff.groups.add(credit_approvers_group(Group, Permission))
+        user.groups.add(credit_approvers_group(Group, Permission))
     if reverser:
         app_label, codename = REVERSE_CHARGE.split(".")
-        staff.user_permissions.add(
+        user.user_permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )
-    return staff
+    return user
 
 
 def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
