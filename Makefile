@@ -59,7 +59,8 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # Scaled out on this machine: the primary, a streaming replica, PgBouncer and two
-# app servers (scripts/cluster.sh; run as root). `make cluster-down` stops them.
+# app servers (scripts/cluster.sh; run as root). `make cluster-down` stops them and
+# removes what `make cluster` added.
 cluster: install
 	bash scripts/cluster.sh up
 

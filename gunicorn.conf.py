@@ -1,11 +1,13 @@
 """Gunicorn settings for PayLedger, read by `make serve` (gunicorn -c gunicorn.conf.py).
 
 Environment:
-- PORT (8000) and HOST (0.0.0.0): the address to listen on. All interfaces by
-  default, because the proxy or platform router in front usually reaches the
-  app server from another host or container; set HOST=127.0.0.1 when the proxy
-  runs on the same machine. The bind address is not what keeps the service
-  safe: HTTPS redirects, ALLOWED_HOSTS and PROXY_COUNT are.
+- PORT (8000) and HOST (127.0.0.1): the address to listen on. Loopback by
+  default, so only a proxy on the same machine reaches the app server: with
+  PROXY_COUNT=1 the application believes the last X-Forwarded-For entry, and a
+  client that reached the app port directly could write its own and escape the
+  login limit. Set HOST=0.0.0.0 (or the private interface's address) when the
+  proxy or platform router reaches the app from another host or container, and
+  let nothing but the proxy reach that port.
 - WEB_CONCURRENCY (2 x cores + 1): worker processes.
 - PROMETHEUS_MULTIPROC_DIR: where workers share their metrics; a fresh
   temporary directory when unset, emptied at start either way.
@@ -18,7 +20,7 @@ import shutil
 import tempfile
 
 wsgi_app = "payledger_project.wsgi:application"
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 
 # The master loads the application once and every worker is forked from it,

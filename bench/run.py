@@ -35,11 +35,16 @@ BENCH = ROOT / "bench"
 SERVER = "postgres://postgres@127.0.0.1:5432"
 SELLERS = 20
 SEED = """
-from rest_framework.authtoken.models import Token
-from sellers.tests.factories import seller_make
+from sellers.tests.factories import api_key_make, seller_make
 for _ in range({sellers}):
     seller = seller_make(balance=1_000_000_000)
-    print("TOKEN", Token.objects.create(user=seller.user).key)
+    print("TOKEN", seller.user_id, api_key_make(seller.user))
+"""
+# The bare view authenticates as DRF does out of the box, by the key in clear in
+# DRF's token table (which PayLedger's schema no longer has): the same keys, there.
+DRF_TOKENS = """
+from rest_framework.authtoken.models import Token
+Token.objects.bulk_create(Token(user_id=user_id, key=key) for user_id, key in {tokens!r})
 """
 # PayLedger as deployed behind one TLS-terminating proxy, rate limits lifted;
 # everything else at its production default, logs included (one JSON line per
@@ -60,19 +65,34 @@ def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
-def manage(database_url: str, *args: str) -> str:
-    env = {**os.environ, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": database_url}
+def manage(database_url: str, *args: str, settings: str = "payledger_project.settings") -> str:
+    env = {
+        **os.environ,
+        **PAYLEDGER_ENVIRONMENT,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": settings,
+    }
     return run(sys.executable, str(ROOT / "manage.py"), *args, env=env, cwd=ROOT).stdout
 
 
-def scratch_database(name: str) -> tuple[str, list[str]]:
-    """A freshly migrated database with funded sellers; returns its URL and their tokens."""
+def scratch_database(name: str, drf_tokens: bool = False) -> tuple[str, list[str]]:
+    """A freshly migrated database with funded sellers; returns its URL and their
+    API keys, also in DRF's token table if ``drf_tokens`` (for the bare view)."""
     for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
         run("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql)
     url = f"{SERVER}/{name}"
     manage(url, "migrate", "--noinput")
     seeded = manage(url, "shell", "--verbosity", "0", "-c", SEED.format(sellers=SELLERS))
-    return url, re.findall(r"^TOKEN (\w+)$", seeded, re.M)
+    tokens = [
+        (int(user_id), key) for user_id, key in re.findall(r"^TOKEN (\d+) (\w+)$", seeded, re.M)
+    ]
+    if drf_tokens:
+        bare = "bench.bare.settings"
+        manage(url, "migrate", "--noinput", "authtoken", settings=bare)
+        manage(
+            url, "shell", "--verbosity", "0", "-c", DRF_TOKENS.format(tokens=tokens), settings=bare
+        )
+    return url, [key for _, key in tokens]
 
 
 def free_port() -> int:
@@ -273,7 +293,7 @@ def main() -> None:
 
     started = time.monotonic()
     databases = {
-        name: scratch_database(f"{options.database_prefix}_{name}")
+        name: scratch_database(f"{options.database_prefix}_{name}", drf_tokens=name == "bare")
         for name in ("sql", "bare", "app")
     }
     runs = {}

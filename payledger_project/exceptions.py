@@ -21,6 +21,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from payledger_project.ops.metrics import refusal_count
+from payledger_project.postgresql.prepared import StatementInvalidated
 
 
 class DomainError(Exception):
@@ -39,6 +40,13 @@ class DomainError(Exception):
 class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
+
+
+class Forbidden(DomainError):
+    """The actor may not do this to this record, whatever its permissions say."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "forbidden"
 
 
 class TryAgain(exceptions.APIException):
@@ -113,7 +121,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, OperationalError) and _is_timeout(exc):
+    elif isinstance(exc, StatementInvalidated) or (
+        isinstance(exc, OperationalError) and _is_timeout(exc)
+    ):
         exc = TryAgain()
     elif isinstance(exc, (OperationalError, InterfaceError)) and _is_connection_lost(exc):
         exc = TryAgain(CONNECTION_LOST)

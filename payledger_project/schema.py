@@ -48,10 +48,13 @@ RETRY_AFTER = OpenApiParameter(
 
 
 def error_responses(
-    *statuses: int, conflicts: Sequence[type[DomainError]] = ()
+    *statuses: int,
+    conflicts: Sequence[type[DomainError]] = (),
+    forbidden: Sequence[type[DomainError]] = (),
 ) -> dict[int, OpenApiResponse]:
     """The documented error answers of an operation, all in the one error shape;
-    ``conflicts`` are the refusals its 409 can be, each shown as an example."""
+    ``conflicts`` are the refusals its 409 can be, each shown as an example, and
+    ``forbidden`` the refusals its 403 can be besides ``permission_denied``."""
     responses = {}
     for status in statuses:
         description, code = ERRORS[status]
@@ -65,6 +68,11 @@ def error_responses(
             examples = [
                 (conflict.code, {"code": conflict.code, "message": conflict.message})
                 for conflict in conflicts
+            ]
+        if status == 403:
+            examples += [
+                (refusal.code, {"code": refusal.code, "message": refusal.message})
+                for refusal in forbidden
             ]
         responses[status] = OpenApiResponse(
             ErrorSerializer,

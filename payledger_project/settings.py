@@ -82,14 +82,13 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "payledger_project.apps.PayLedgerAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -314,6 +313,16 @@ DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False
 # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
+# API keys (docs/decisions/0001-api-keys-as-digests.md): each login mints one,
+# which expires this many days later (unset or 0: never); a login beyond the
+# per-user cap revokes that user's oldest key.
+PAYLEDGER_API_KEY_TTL_DAYS = env_int("PAYLEDGER_API_KEY_TTL_DAYS", 0)
+PAYLEDGER_API_KEYS_PER_USER = env_int("PAYLEDGER_API_KEYS_PER_USER", 100)
+if PAYLEDGER_API_KEY_TTL_DAYS < 0 or PAYLEDGER_API_KEYS_PER_USER < 1:
+    raise ImproperlyConfigured(
+        "PAYLEDGER_API_KEY_TTL_DAYS must be 0 or more, PAYLEDGER_API_KEYS_PER_USER 1 or more."
+    )
+
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))
 
@@ -331,6 +340,8 @@ PAYLEDGER_WEBHOOK_RETRY_BASE = 10.0
 PAYLEDGER_WEBHOOK_RETRY_CAP = 60.0 * 60
 PAYLEDGER_WEBHOOK_RETRY_WINDOW = 24.0 * 60 * 60
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = False
+# The CA certificates a receiver's certificate must chain to; None: certifi's.
+PAYLEDGER_WEBHOOK_CA_BUNDLE = None
 # Endpoints one seller may have: each one is sent every event it wants.
 PAYLEDGER_WEBHOOK_ENDPOINTS_MAX = env_int("PAYLEDGER_WEBHOOK_ENDPOINTS_MAX", 10)
 # Fernet keys that encrypt the endpoints' signing secrets in the database,

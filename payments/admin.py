@@ -58,6 +58,20 @@ def _decide_selected(modeladmin, request, queryset, decide, verb: str) -> None:
         modeladmin.message_user(request, f"{verb} {decided} credit request(s).", messages.SUCCESS)
 
 
+def _posted_reason(request) -> str | None:
+    return request.POST.get("reason", "").strip() or None
+
+
+def _reason_form_errors(reason: str | None, error: ValidationError) -> dict:
+    """What the confirmation page shows again when the service refused the reason:
+    its errors on the field, and the text as typed (a NUL, which the page cannot
+    carry, as the replacement character, so the staff member sees where it was)."""
+    return {
+        "reason": (reason or "").replace("\x00", "\ufffd"),
+        "reason_errors": error.messages,
+    }
+
+
 class CreditRequestStatusFilter(admin.SimpleListFilter):
     """Opens on what approvers work on: pending requests (choose "All" for the rest)."""
 
@@ -123,7 +137,7 @@ class CreditRequestAdmin(ReadOnlyAdmin):
 
     def has_approve_permission(self, request) -> bool:
         # The same rule as the API's approve and reject endpoints.
-        return request.user.has_perm(APPROVE_CREDIT)
+        return staff_may(request.user, APPROVE_CREDIT)
 
     def get_queryset(self, request):
         return credit_requests_with_seller_activity(super().get_queryset(request))
@@ -189,6 +203,20 @@ class CreditRequestAdmin(ReadOnlyAdmin):
         ]
         return decide + super().get_urls()
 
+    def decide_confirmation(
+        self, request, credit_request: CreditRequest, decision: str, **reason_form
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{decision.capitalize()} credit request #{credit_request.pk}?",
+            "credit_request": credit_request,
+            "decision": decision,
+            "reason_max_length": REJECTION_REASON_MAX_LENGTH,
+            **reason_form,
+        }
+        return TemplateResponse(request, "admin/payments/creditrequest/decide.html", context)
+
     def decide_view(self, request, object_id: int, decision: str):
         """Confirm, then approve or reject one request and go on to the next pending one."""
         if not self.has_approve_permission(request):
@@ -197,25 +225,20 @@ class CreditRequestAdmin(ReadOnlyAdmin):
             CreditRequest.objects.select_related("seller"), pk=object_id
         )
         if request.method != "POST":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "title": f"{decision.capitalize()} credit request #{credit_request.pk}?",
-                "credit_request": credit_request,
-                "decision": decision,
-                "reason_max_length": REJECTION_REASON_MAX_LENGTH,
-            }
-            return TemplateResponse(request, "admin/payments/creditrequest/decide.html", context)
+            return self.decide_confirmation(request, credit_request, decision)
+        reason = _posted_reason(request)
         try:
             if decision == "approve":
                 credit_request_approve(credit_request_id=credit_request.pk, decided_by=request.user)
             else:
                 credit_request_reject(
-                    credit_request_id=credit_request.pk,
-                    decided_by=request.user,
-                    reason=request.POST.get("reason", "").strip() or None,
+                    credit_request_id=credit_request.pk, decided_by=request.user, reason=reason
                 )
-        except (DomainError, ValidationError) as error:
+        except ValidationError as error:
+            return self.decide_confirmation(
+                request, credit_request, decision, **_reason_form_errors(reason, error)
+            )
+        except DomainError as error:
             self.message_user(
                 request, f"Credit request #{credit_request.pk}: {error}", messages.WARNING
             )
@@ -325,27 +348,30 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
         )
         return [reverse, *super().get_urls()]
 
+    def reverse_confirmation(self, request, charge: PhoneCharge, **reason_form) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Reverse charge #{charge.pk}?",
+            "charge": charge,
+            "reason_max_length": REVERSAL_REASON_MAX_LENGTH,
+            **reason_form,
+        }
+        return TemplateResponse(request, "admin/payments/phonecharge/reverse.html", context)
+
     def reverse_view(self, request, object_id: int):
         """Confirm with an optional reason, then reverse through the service."""
         if not self.has_reverse_permission(request):
             raise PermissionDenied
         charge = get_object_or_404(PhoneCharge.objects.select_related("seller"), pk=object_id)
         if request.method != "POST":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "title": f"Reverse charge #{charge.pk}?",
-                "charge": charge,
-                "reason_max_length": REVERSAL_REASON_MAX_LENGTH,
-            }
-            return TemplateResponse(request, "admin/payments/phonecharge/reverse.html", context)
+            return self.reverse_confirmation(request, charge)
+        reason = _posted_reason(request)
         try:
-            phone_charge_reverse(
-                charge_id=charge.pk,
-                reversed_by=request.user,
-                reason=request.POST.get("reason", "").strip() or None,
-            )
-        except (DomainError, ValidationError) as error:
+            phone_charge_reverse(charge_id=charge.pk, reversed_by=request.user, reason=reason)
+        except ValidationError as error:
+            return self.reverse_confirmation(request, charge, **_reason_form_errors(reason, error))
+        except DomainError as error:
             self.message_user(request, f"Charge #{charge.pk}: {error}", messages.WARNING)
         else:
             self.message_user(

@@ -1,4 +1,3 @@
-import csv
 from itertools import chain
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from payledger_project.schema import (
     RETRY_AFTER,
     error_responses,
 )
+from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payledger_project.throttles import ChargeRateThrottle
 from payments import filters
 from payments.exceptions import (
@@ -36,6 +36,7 @@ from payments.exceptions import (
     DuplicateReference,
     InsufficientBalance,
     InsufficientPhoneBalance,
+    OwnSellerForbidden,
 )
 from payments.filters import (
     CreditRequestFilter,
@@ -91,7 +92,9 @@ MAY_LAG = (
 
 DECISION_RESPONSES = {
     200: CreditRequestOutputSerializer,
-    **error_responses(401, 403, 404, 409, 503, conflicts=[AlreadyDecided]),
+    **error_responses(
+        401, 403, 404, 409, 503, conflicts=[AlreadyDecided], forbidden=[OwnSellerForbidden]
+    ),
 }
 
 
@@ -121,7 +124,17 @@ DECISION_RESPONSES = {
         request=CreditRequestRejectInputSerializer,
         responses={
             **DECISION_RESPONSES,
-            **error_responses(400, 401, 403, 404, 409, 415, 503, conflicts=[AlreadyDecided]),
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                415,
+                503,
+                conflicts=[AlreadyDecided],
+                forbidden=[OwnSellerForbidden],
+            ),
         },
         examples=[
             OpenApiExample("reject", value={"reason": "Unpaid invoice #12"}, request_only=True)
@@ -252,7 +265,8 @@ class PhoneChargeCreateApi(APIView):
     reverse=extend_schema(
         summary="Reverse a charge: give its amount back from the phone to the seller",
         description=(
-            "Staff holding `payments.reverse_phonecharge` only. Writes a journal row of kind"
+            "Staff holding `payments.reverse_phonecharge` only, and never for their own seller"
+            " (403 `own_seller_forbidden`). Writes a journal row of kind"
             " `reversal`; the charge itself is never edited. 409 `already_reversed`: a charge"
             " is reversed at most once. 409 `insufficient_phone_balance`: the phone no longer"
             " holds the amount; nothing changed."
@@ -264,6 +278,7 @@ class PhoneChargeCreateApi(APIView):
             **error_responses(
                 400, 401, 403, 404, 409, 415, 422, 503,
                 conflicts=[AlreadyReversed, InsufficientPhoneBalance],
+                forbidden=[OwnSellerForbidden],
             ),
         },
         examples=[
@@ -325,7 +340,10 @@ class TransactionExportApi(GenericAPIView):
         description=(
             "Oldest first, with the journal's filters. With `created_after`, the export"
             " starts with one row of kind `opening_balance` per seller: its balance at that"
-            " instant (`balance_after`), so the rows that follow run on from it. " + MAY_LAG
+            " instant (`balance_after`), so the rows that follow run on from it. A text"
+            " cell that a spreadsheet would evaluate as a formula (it starts with `=`, `+`,"
+            " `-`, `@`, a tab or a carriage return, and is not a signed whole number such as"
+            " a phone number) starts with a `'`. " + MAY_LAG
         ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
@@ -339,7 +357,7 @@ class TransactionExportApi(GenericAPIView):
             ).using(replica_or_primary())
             instant = filters.RFC3339DateTimeField().clean(start)
             rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
-        writer = csv.writer(EchoBuffer())
+        writer = SpreadsheetSafeWriter(EchoBuffer())
         lines = chain(
             [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)
         )

@@ -1,4 +1,4 @@
-from payledger_project.exceptions import Conflict, DomainError
+from payledger_project.exceptions import Conflict, DomainError, Forbidden
 
 
 class InsufficientBalance(Conflict):
@@ -30,3 +30,13 @@ class AlreadyReversed(Conflict):
 class InsufficientPhoneBalance(Conflict):
     code = "insufficient_phone_balance"
     message = "The phone's balance no longer covers this charge, so it cannot be given back."
+
+
+class OwnSellerForbidden(Forbidden):
+    code = "own_seller_forbidden"
+    message = "Nobody decides credit for, or reverses the charges of, their own seller."
+
+
+class StaffOnly(Forbidden):
+    code = "staff_only"
+    message = "Only staff decide credit and reverse charges."

@@ -1,5 +1,7 @@
 """Who may decide credit and read other sellers' books: one rule for the API and
-the admin, carried by Django permissions (superusers have them all)."""
+the admin, carried by Django permissions held by staff (a superuser holds them
+all, but only as staff). The services add what no permission lifts: the actor
+of a decision or a reversal is staff and not the seller's own user."""
 
 from django.db.models import Q
 from rest_framework.permissions import BasePermission
@@ -43,7 +45,8 @@ class CanDecideCreditRequests(BasePermission):
     message = "Only credit approvers can approve or reject credit requests."
 
     def has_permission(self, request, view) -> bool:
-        return request.user.has_perm(APPROVE_CREDIT)
+        # Staff only: a seller placed in "Credit approvers" by mistake decides nothing.
+        return staff_may(request.user, APPROVE_CREDIT)
 
 
 class CanReversePhoneCharges(BasePermission):

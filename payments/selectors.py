@@ -272,16 +272,48 @@ TRANSACTION_EXPORT_COLUMNS = {
     "reversed_charge": "reversal__charge_id",
 }
 OPENING_BALANCE = "opening_balance"
+EXPORT_CHUNK_ROWS = 2_000
+
+
+def _in_pk_chunks(rows: QuerySet) -> Iterator[tuple]:
+    """``rows`` (a values_list led by the primary key) in primary-key order, read
+    EXPORT_CHUNK_ROWS at a time: each chunk is its own short query, ``WHERE pk > last
+    ORDER BY pk LIMIT n``, resuming on the index where the last one stopped.
+
+    Memory stays bounded without a server-side cursor, which PgBouncer in transaction
+    mode cannot keep (there ``iterator()`` fetches the whole result at once), and no
+    transaction stays open while a slow client reads.
+    """
+    rows = rows.order_by("pk")
+    chunk = list(rows[:EXPORT_CHUNK_ROWS])
+    yield from chunk
+    while len(chunk) == EXPORT_CHUNK_ROWS:
+        chunk = list(rows.filter(pk__gt=chunk[-1][0])[:EXPORT_CHUNK_ROWS])
+        yield from chunk
 
 
 def transaction_export_rows(transactions: QuerySet[Transaction]) -> Iterator[tuple]:
-    """Stream journal rows oldest first, a chunk at a time (a server-side cursor
-    on PostgreSQL), so an export never holds the whole journal in memory."""
-    return (
-        transactions.order_by("id")
-        .values_list(*TRANSACTION_EXPORT_COLUMNS.values())
-        .iterator(chunk_size=2_000)
+    """Journal rows oldest first, in chunks (``_in_pk_chunks``).
+
+    The chunks are read at different moments, so the export stops at the newest
+    journal id its first query could see (the fence). A row still being written then
+    may be missing, but never a row before one that is listed: a seller's rows are
+    written one at a time under its lock, so its next row draws an id past the fence.
+    Each seller's rows in the export are thus an unbroken start of its journal, as
+    they were when the export was one query.
+    """
+    columns = TRANSACTION_EXPORT_COLUMNS.values()
+    newest_id = Subquery(Transaction.objects.order_by("-id").values("id")[:1])
+    first = list(
+        transactions.annotate(fence=newest_id)
+        .order_by("id")
+        .values_list(*columns, "fence")[:EXPORT_CHUNK_ROWS]
     )
+    yield from (row[:-1] for row in first)
+    if len(first) == EXPORT_CHUNK_ROWS:
+        fence = first[0][-1]
+        rest = transactions.filter(id__gt=first[-1][0], id__lte=fence)
+        yield from _in_pk_chunks(rest.values_list(*columns))
 
 
 def _balance_before(instant: datetime) -> Coalesce:

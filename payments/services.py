@@ -18,7 +18,9 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from payledger_project.postgresql.prepared import PreparedStatement
@@ -28,6 +30,8 @@ from payments.exceptions import (
     DuplicateReference,
     InsufficientBalance,
     InsufficientPhoneBalance,
+    OwnSellerForbidden,
+    StaffOnly,
 )
 from payments.models import (
     CreditRequest,
@@ -150,8 +154,31 @@ def credit_request_create(*, seller: Seller, amount: int) -> CreditRequest:
     return credit_request
 
 
-def _credit_request_lock_pending(credit_request_id: int) -> CreditRequest:
-    credit_request = CreditRequest.objects.select_for_update().get(pk=credit_request_id)
+def _actor_staff_check(actor: AbstractBaseUser) -> None:
+    """Only staff decide credit and reverse charges, whatever permissions the
+    actor holds (a superuser too must be staff). The permission itself is
+    checked where the request comes in (payments/permissions.py, the admin)."""
+    if not actor.is_staff:
+        raise StaffOnly()
+
+
+def _actor_not_owner_check(actor: AbstractBaseUser, seller_user_id: int) -> None:
+    """Nobody moves money for their own seller, whatever they were granted."""
+    if actor.pk == seller_user_id:
+        raise OwnSellerForbidden()
+
+
+def _credit_request_lock_pending(
+    credit_request_id: int, *, actor: AbstractBaseUser
+) -> CreditRequest:
+    """Lock the request for ``actor`` to decide: refused if it is the seller's own
+    user, and ``AlreadyDecided`` unless it is pending."""
+    credit_request = (
+        CreditRequest.objects.select_for_update(of=("self",))
+        .annotate(seller_user_id=F("seller__user_id"))
+        .get(pk=credit_request_id)
+    )
+    _actor_not_owner_check(actor, credit_request.seller_user_id)
     if credit_request.status != CreditRequest.Status.PENDING:
         raise AlreadyDecided()
     return credit_request
@@ -176,8 +203,10 @@ def _credit_request_decide(
 def credit_request_approve(
     *, credit_request_id: int, decided_by: AbstractBaseUser
 ) -> CreditRequest:
-    """Credit the seller once; a second decision raises ``AlreadyDecided``."""
-    credit_request = _credit_request_lock_pending(credit_request_id)
+    """Credit the seller once; a second decision raises ``AlreadyDecided``. Only
+    staff decide (``StaffOnly``), and never for their own seller (``OwnSellerForbidden``)."""
+    _actor_staff_check(decided_by)
+    credit_request = _credit_request_lock_pending(credit_request_id, actor=decided_by)
     seller_id = credit_request.seller_id
     # A credit cannot take the balance below zero: this is never None.
     balance_after, moved_at = _seller_balance_add(seller_id, credit_request.amount)
@@ -224,9 +253,11 @@ def credit_request_approve(
 def credit_request_reject(
     *, credit_request_id: int, decided_by: AbstractBaseUser, reason: str | None = None
 ) -> CreditRequest:
-    """Reject without moving money, keeping the reason (if any) for the seller."""
+    """Reject without moving money, keeping the reason (if any) for the seller.
+    Refused as an approval is (``StaffOnly``, ``OwnSellerForbidden``, ``AlreadyDecided``)."""
+    _actor_staff_check(decided_by)
     _reason_validate(reason, max_length=REJECTION_REASON_MAX_LENGTH)
-    credit_request = _credit_request_lock_pending(credit_request_id)
+    credit_request = _credit_request_lock_pending(credit_request_id, actor=decided_by)
     balance = _seller_lock(credit_request.seller_id)
     _credit_request_decide(
         credit_request,
@@ -463,8 +494,23 @@ def _phone_balance_take(phone_number: str, amount: int) -> bool:
 
 
 def _reason_validate(reason: str | None, *, max_length: int) -> None:
-    if reason and len(reason) > max_length:
-        raise ValidationError({"reason": f"A reason has at most {max_length} characters."})
+    """A decision's or reversal's reason, whoever sends it (the admin's pages,
+    commands; the API's fields check the same first): no NUL character, which
+    PostgreSQL cannot store (refused as DRF's fields refuse it), and at most
+    ``max_length`` characters."""
+    if not reason:
+        return
+    errors = []
+    try:
+        ProhibitNullCharactersValidator()(reason)
+    except ValidationError as error:
+        errors.append(error)
+    if len(reason) > max_length:
+        errors.append(
+            ValidationError(f"A reason has at most {max_length} characters.", code="max_length")
+        )
+    if errors:
+        raise ValidationError({"reason": errors})
 
 
 @transaction.atomic
@@ -476,10 +522,14 @@ def phone_charge_reverse(
     Raises ``AlreadyReversed`` for a charge reversed before, and
     ``InsufficientPhoneBalance`` (nothing changed) when the phone no longer
     holds the amount. The seller's row lock, taken first as for a charge,
-    serialises two reversals of one charge: the second finds the first.
+    serialises two reversals of one charge: the second finds the first. Only
+    staff reverse (``StaffOnly``), and never their own seller's charges
+    (``OwnSellerForbidden``).
     """
+    _actor_staff_check(reversed_by)
     _reason_validate(reason, max_length=REVERSAL_REASON_MAX_LENGTH)
-    charge = PhoneCharge.objects.get(pk=charge_id)
+    charge = PhoneCharge.objects.annotate(seller_user_id=F("seller__user_id")).get(pk=charge_id)
+    _actor_not_owner_check(reversed_by, charge.seller_user_id)
     # Giving money back cannot take the balance below zero: this is never None.
     balance_after, moved_at = _seller_balance_add(charge.seller_id, charge.amount)
     if PhoneChargeReversal.objects.filter(charge_id=charge.pk).exists():

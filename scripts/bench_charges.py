@@ -47,11 +47,10 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 SETUP = """
-from rest_framework.authtoken.models import Token
-from sellers.tests.factories import seller_make
+from sellers.tests.factories import api_key_make, seller_make
 for _ in range({sellers}):
     seller = seller_make(balance={balance})
-    print(Token.objects.create(user=seller.user).key)
+    print(api_key_make(seller.user))
 """
 
 

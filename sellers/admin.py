@@ -1,43 +1,37 @@
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
 from django.utils.html import format_html
-from rest_framework.authtoken.admin import TokenProxy
-from rest_framework.authtoken.models import Token
 
 from payments.selectors import sellers_with_totals
-from sellers.models import Seller
-
-User = get_user_model()
-# DRF's token admin shows every key in clear and lets staff mint a token for any
-# user, that is, spend any seller's balance. Tokens come only from logging in.
-admin.site.unregister(TokenProxy)
-admin.site.unregister(User)
-HIDDEN_TOKEN = f"{Token._meta.verbose_name.capitalize()}: (hidden)"
+from sellers.models import ApiKey, Seller
+from sellers.services import api_key_revoke
 
 
-def _hide_token_keys(deleted: list, keys: set[str]) -> list:
-    """The delete page's nested list of what goes, with each token's key hidden:
-    Django names every related row by its str(), and a token's is its key."""
-    return [
-        _hide_token_keys(item, keys)
-        if isinstance(item, list)
-        else HIDDEN_TOKEN
-        if any(key in item for key in keys)
-        else item
-        for item in deleted
-    ]
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff see whose keys exist, by prefix, and revoke them; no one sees a key (the
+    database has only digests) or mints one for a user: a key is its seller's money,
+    so keys come only from logging in."""
 
+    list_display = ["prefix", "user", "created_at", "expires_at"]
+    list_filter = ["created_at", "expires_at"]
+    search_fields = ["prefix", "user__username"]
+    list_select_related = ["user"]
+    fields = ["prefix", "user", "created_at", "expires_at"]
+    readonly_fields = fields
 
-@admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    """Django's user admin, except that deleting a user never shows its API token."""
+    def has_add_permission(self, request) -> bool:
+        return False
 
-    def get_deleted_objects(self, objs, request):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        keys = set(Token.objects.filter(user__in=objs).values_list("key", flat=True))
-        return _hide_token_keys(deleted, keys), model_count, perms_needed, protected
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj: ApiKey) -> None:
+        api_key_revoke(api_key=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
 
 
 @admin.register(Seller)

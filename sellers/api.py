@@ -6,7 +6,6 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -16,18 +15,24 @@ from rest_framework.views import APIView
 
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
-from payledger_project.throttles import AuthRateThrottle
+from payledger_project.throttles import AuthRateThrottle, LoginRateThrottle
 from payments.selectors import seller_balance_before
 from payments.serializers import BalanceAtQuerySerializer
-from sellers.selectors import seller_list
+from sellers.selectors import api_key_list, seller_list
 from sellers.serializers import (
+    ApiKeyOutputSerializer,
     SellerBalanceOutputSerializer,
     SellerOutputSerializer,
     SellerRegisterInputSerializer,
     TokenObtainInputSerializer,
     TokenOutputSerializer,
 )
-from sellers.services import auth_token_revoke, seller_register
+from sellers.services import (
+    API_KEY_PREFIX_LENGTH,
+    api_key_create,
+    api_key_revoke,
+    seller_register,
+)
 
 
 @extend_schema_view(
@@ -98,8 +103,9 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(answer)
 
 
-class TokenObtainApi(ObtainAuthToken):
-    """Exchange a username and password for the API token."""
+class TokenObtainApi(APIView):
+    """Exchange a username and password for a new API key. Each login mints its own
+    key (the database keeps only digests, so it cannot hand back an earlier one)."""
 
     @extend_schema(
         tags=["auth"],
@@ -114,20 +120,46 @@ class TokenObtainApi(ObtainAuthToken):
             )
         ],
     )
-    def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
+    def post(self, request: Request) -> Response:
+        serializer = TokenObtainInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        _, key = api_key_create(user=serializer.validated_data["user"])
+        return Response(TokenOutputSerializer({"token": key}).data)
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     parser_classes = [JSONBodyParser]
-    serializer_class = TokenObtainInputSerializer
 
 
 class LogoutApi(APIView):
-    """Delete the caller's token."""
+    """Revoke the key the request came with; the caller's other keys keep working."""
 
     @extend_schema(request=None, responses={204: None, **error_responses(401)})
     def post(self, request: Request) -> Response:
-        auth_token_revoke(user=request.user)
+        api_key_revoke(api_key=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The caller's API keys, newest first, each named by its prefix",
+        responses={200: ApiKeyOutputSerializer, **error_responses(401, 404)},
+    ),
+    destroy=extend_schema(
+        summary="Revoke one of the caller's API keys by its prefix",
+        responses={204: None, **error_responses(401, 404)},
+    ),
+)
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's own API keys: listed by prefix (never the key), and revoked."""
+
+    serializer_class = ApiKeyOutputSerializer
+    lookup_field = "prefix"
+    lookup_value_regex = f"[0-9a-f]{{{API_KEY_PREFIX_LENGTH}}}"
+
+    def get_queryset(self):
+        return api_key_list(user=self.request.user)
+
+    def perform_destroy(self, instance) -> None:
+        api_key_revoke(api_key=instance)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from payledger_project.models import ServiceOwnedBalance
 
@@ -29,3 +30,42 @@ class Seller(ServiceOwnedBalance):
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
+
+
+class ApiKey(models.Model):
+    """An API key as the database keeps it: the SHA-256 digest of the key, never the key.
+
+    A key is 160 random bits, so a fast digest is enough: no one can search that
+    space for a key with a given digest (a slow hash protects guessable passwords,
+    not random keys), and a copy of this table authenticates no one. ``prefix``, the
+    key's first characters, names the key to its owner and to staff; the rest of
+    the key stays secret.
+    """
+
+    # The (user, prefix) constraint's index serves look-ups by user; no index of its own.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        db_index=False,
+    )
+    # Unique by a constraint, not unique=True, which on PostgreSQL adds a second
+    # index (for LIKE) that no query uses.
+    digest = models.CharField(max_length=64)
+    prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(default=timezone.now)
+    # None: the key works until it is revoked.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["digest"], name="api_key_digest_unique"),
+            models.UniqueConstraint(
+                fields=["user", "prefix"], name="api_key_prefix_unique_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"

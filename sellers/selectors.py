@@ -2,7 +2,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from payments.permissions import VIEW_SELLERS, staff_may
-from sellers.models import Seller
+from sellers.models import ApiKey, Seller
 
 
 def seller_list(*, user: AbstractBaseUser) -> QuerySet[Seller]:
@@ -14,3 +14,10 @@ def seller_list(*, user: AbstractBaseUser) -> QuerySet[Seller]:
     if staff_may(user, VIEW_SELLERS):
         return sellers
     return sellers.filter(user=user)
+
+
+def api_key_list(*, user: AbstractBaseUser) -> QuerySet[ApiKey]:
+    """The user's own keys, newest first; staff too see only theirs (the admin lists all)."""
+    if not user.is_authenticated:
+        return ApiKey.objects.none()
+    return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")

@@ -2,7 +2,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from payledger_project.fields import StrictCharField
-from sellers.models import Seller
+from sellers.models import ApiKey, Seller
 
 
 class SellerRegisterInputSerializer(serializers.Serializer):
@@ -32,7 +32,18 @@ class SellerBalanceOutputSerializer(SellerOutputSerializer):
 
 
 class TokenOutputSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="The new API key, shown this once.")
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["prefix", "created_at", "expires_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "prefix": {"help_text": "The key's first characters, which name it."},
+            "expires_at": {"help_text": "When the key stops working; null: until revoked."},
+        }
 
 
 class TokenObtainInputSerializer(AuthTokenSerializer):

@@ -5,8 +5,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from payledger_project.pagination import StrictCursorPagination
 from payledger_project.schema import error_responses
-from payments.pagination import JournalPagination
 from sellers.permissions import IsSeller
 from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
@@ -19,7 +19,7 @@ from webhooks.serializers import (
 from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete
 
 
-class DeliveryPagination(JournalPagination):
+class DeliveryPagination(StrictCursorPagination):
     ordering = ("-id",)
 
 

@@ -36,7 +36,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -49,6 +48,7 @@ from payments.serializers import EventOutputSerializer
 from sellers.models import Seller
 from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.transport import DeliveryFailed, webhook_post
 from webhooks.url_safety import webhook_url_check
 
 SIGNATURE_HEADER = "PayLedger-Signature"
@@ -155,10 +155,6 @@ class _Outcome:
 
 def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
     started = time.monotonic()
-    try:
-        webhook_url_check(endpoint.url)
-    except ValidationError as refused:
-        return _Outcome(False, None, f"refused: {refused.messages[0]}"[:200], 0)
     body = json.dumps(
         EventOutputSerializer(event).data, cls=DjangoJSONEncoder, separators=(",", ":")
     ).encode()
@@ -171,22 +167,18 @@ def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
         ),
     }
     try:
-        # No redirects: a redirect could lead past the address check. Streamed
-        # and closed unread: only the status matters, whatever the body's size.
-        response = requests.post(
-            endpoint.url,
-            data=body,
-            headers=headers,
-            timeout=settings.PAYLEDGER_WEBHOOK_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
+        # Checks the address again (DNS answers change), connects only to what
+        # it checked, follows no redirect; only the status is read.
+        status_code = webhook_post(
+            endpoint.url, body=body, headers=headers, timeout=settings.PAYLEDGER_WEBHOOK_TIMEOUT
         )
-        response.close()
-    except requests.RequestException as error:
+    except ValidationError as refused:
+        return _Outcome(False, None, f"refused: {refused.messages[0]}"[:200], 0)
+    except DeliveryFailed as failed:
         duration_ms = round((time.monotonic() - started) * 1000)
-        return _Outcome(False, None, type(error).__name__, duration_ms)
+        return _Outcome(False, None, str(failed)[:200], duration_ms)
     duration_ms = round((time.monotonic() - started) * 1000)
-    return _Outcome(200 <= response.status_code < 300, response.status_code, None, duration_ms)
+    return _Outcome(200 <= status_code < 300, status_code, None, duration_ms)
 
 
 def _next_wanted_event(endpoint: WebhookEndpoint) -> Event | None:

@@ -3,8 +3,9 @@
 Token authentication, an input serializer and the five statements of a
 charge (its event included) in one transaction, on persistent connections,
 with no middleware, no throttle, no idempotency and no logging: what the
-framework itself allows. It runs against a database migrated by PayLedger, so
-``verify_ledger`` can check its books too.
+framework itself allows: DRF's own token authentication, by the key kept in
+clear. It runs against a database migrated by PayLedger, so ``verify_ledger``
+can check its books too, plus DRF's token table (bench/run.py adds it).
 """
 
 import os

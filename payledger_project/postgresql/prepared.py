@@ -13,19 +13,44 @@ in another session; when connections close after each request
 
 A statement's name carries a hash of its text, so a session that already has the
 name (a session-pooling PgBouncer hands sessions on) has this very statement.
+
+A prepared statement can stop holding in its session: the session lost it
+(``DISCARD ALL``, a pooler we were not told of), or a schema change altered
+the columns it returns (a migration changing a ``max_length``), which PostgreSQL
+refuses with "cached plan must not change result type" on every ``EXECUTE``
+until the statement is deallocated. Outside a transaction, the statement is
+deallocated, sent as written and prepared afresh next time, so the request
+answers. Inside one, the failed ``EXECUTE`` has already aborted the caller's
+transaction: ``StatementInvalidated`` says so, and the API answers 503
+``try_again``; the retry sends the statement as written.
 """
 
 import hashlib
 import re
 
-from django.db import DatabaseError
-from psycopg2.errorcodes import DUPLICATE_PREPARED_STATEMENT, INVALID_SQL_STATEMENT_NAME
+from django.db import DatabaseError, OperationalError
+from psycopg2.errorcodes import (
+    DUPLICATE_PREPARED_STATEMENT,
+    FEATURE_NOT_SUPPORTED,
+    INVALID_SQL_STATEMENT_NAME,
+)
 
 PARAMETER = re.compile(r"%\((\w+)\)s")
+# An EXECUTE failing with these means the session's statement, not the query,
+# is at fault: it is gone (26000), or its result changed under it (0A000,
+# "cached plan must not change result type"). A query that fails for itself
+# fails again as written and raises then.
+STATEMENT_INVALID = {INVALID_SQL_STATEMENT_NAME, FEATURE_NOT_SUPPORTED}
 
 
 def _pgcode(error: DatabaseError) -> str | None:
     return getattr(error.__cause__, "pgcode", None)
+
+
+class StatementInvalidated(OperationalError):
+    """A statement prepared in this session no longer held, and its failure aborted
+    the transaction it ran in. Nothing in that transaction happened; run it again:
+    the statement is sent as written there and prepared afresh outside one."""
 
 
 class PreparedStatement:
@@ -54,13 +79,16 @@ class PreparedStatement:
         try:
             cursor.execute(self.execute_sql, params)
         except DatabaseError as error:
-            if _pgcode(error) != INVALID_SQL_STATEMENT_NAME:
+            pgcode = _pgcode(error)
+            if pgcode not in STATEMENT_INVALID:
                 raise
-            # The session lost it (DISCARD ALL, or a pooler we were not told of):
-            # prepare it again next time; outside a transaction, send the text now.
             db.prepared_statements.discard(self.name)
             if db.in_atomic_block:
-                raise
+                # A stale statement stays in the session until a use outside a
+                # transaction meets it again and deallocates it.
+                raise StatementInvalidated(str(error)) from error
+            if pgcode == FEATURE_NOT_SUPPORTED:
+                self._deallocate(db)
             cursor.execute(self.sql, params)
 
     def _prepare(self, db) -> None:
@@ -72,3 +100,11 @@ class PreparedStatement:
             if _pgcode(error) != DUPLICATE_PREPARED_STATEMENT:
                 raise
         db.prepared_statements.add(self.name)
+
+    def _deallocate(self, db) -> None:
+        try:
+            with db.wrap_database_errors, db.connection.cursor() as setup:
+                setup.execute(f"DEALLOCATE {self.name}")
+        except DatabaseError as error:
+            if _pgcode(error) != INVALID_SQL_STATEMENT_NAME:  # gone already: as good
+                raise

@@ -11,18 +11,21 @@ under load.
 
 It starts its own cluster (other ports, another database) beside any `make cluster`,
 and runs where PostgreSQL clusters can be created: as root, with Debian's
-postgresql-common, on PostgreSQL.
+postgresql-common, on PostgreSQL. A second, smaller cluster (one app server) shows
+that `make cluster-down` leaves the machine as `make cluster` found it, and that
+nothing connects to the replication line or PgBouncer without the password.
 """
 
 import itertools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import skipUnless
@@ -32,6 +35,7 @@ import requests
 from django.conf import settings
 from django.db import connection, connections
 from django.test import SimpleTestCase, tag
+from psycopg2.extras import PhysicalReplicationConnection
 
 ROOT = Path(settings.BASE_DIR)
 DATABASE = "payledger_cluster_proof"
@@ -71,11 +75,11 @@ CAN_MAKE_CLUSTERS = (
 MAY_RESTART_PRIMARY = os.environ.get("PAYLEDGER_CLUSTER_RESTART_PRIMARY") == "1"
 
 
-def cluster(target: str) -> str:
+def cluster(target: str, environment: dict[str, str] = ENVIRONMENT) -> str:
     """`make cluster` or `make cluster-down`, as the README says, on this suite's ports."""
     result = subprocess.run(
         ["make", "--no-print-directory", target, f"VENV={sys.prefix}"],
-        env={**os.environ, **ENVIRONMENT},
+        env={**os.environ, **environment},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -96,6 +100,13 @@ def query(database: dict, sql: str, params=()) -> list[tuple]:
             return cursor.fetchall()
     finally:
         db.close()
+
+
+def passwords(cluster_dir: str = CLUSTER_DIR) -> dict[str, str]:
+    """The cluster's roles and their passwords, from its own pgpass file."""
+    pgpass = Path(cluster_dir, "pgpass")
+    lines = pgpass.read_text().splitlines() if pgpass.exists() else []
+    return {line.split(":")[3]: line.split(":")[4] for line in lines if line}
 
 
 def manage(*args: str) -> subprocess.CompletedProcess:
@@ -174,10 +185,10 @@ class ClusterProofTests(SimpleTestCase):
         result = manage(
             "shell", "-c",
             "from django.contrib.auth.models import User, Group;"
-            "from rest_framework.authtoken.models import Token;"
+            "from sellers.services import api_key_create;"
             "staff = User.objects.create_user('approver', is_staff=True);"
             "staff.groups.add(Group.objects.get(name='Credit approvers'));"
-            "print(Token.objects.create(user=staff).key)",
+            "print(api_key_create(user=staff)[1])",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         return result.stdout.split()[-1]
@@ -212,13 +223,15 @@ class ClusterProofTests(SimpleTestCase):
         cls.lag_peak = 0.0
         done = threading.Event()
         finished = Counter()
+        # PgBouncer's console, as the app role that may read it, with its password.
+        app_role = f"{DATABASE}_app"
+        console = PRIMARY | {"port": PGBOUNCER_PORT, "dbname": "pgbouncer", "user": app_role}
+        console["password"] = passwords()[app_role]
         lock = threading.Lock()
 
         def watch():
             while not done.is_set():
-                pools = query(
-                    {**PRIMARY, "port": PGBOUNCER_PORT, "dbname": "pgbouncer"}, "SHOW POOLS"
-                )
+                pools = query(console, "SHOW POOLS")
                 servers = sum(row[4] + row[5] + row[6] + row[7] + row[8] for row in pools
                               if row[0] == DATABASE)  # fmt: skip
                 lag = query(
@@ -421,3 +434,124 @@ class ClusterProofTests(SimpleTestCase):
 
 def settings_version() -> str:
     return sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".")])[-1]
+
+
+UP_DOWN = {
+    **ENVIRONMENT,
+    "CLUSTER_DB": "payledger_cluster_up_down",
+    "APP_PORTS": "8113",
+    "PGBOUNCER_PORT": "6443",
+    "REPLICA_PORT": "5444",
+    "REPLICA_CLUSTER": "payledger_up_down_replica",
+    "CLUSTER_DIR": "/tmp/payledger-cluster-up-down",
+}
+APP_ROLE = f"{UP_DOWN['CLUSTER_DB']}_app"
+REPLICATION_ROLE = f"{UP_DOWN['CLUSTER_DB']}_replication"
+ON_THE_PRIMARY = {**PRIMARY, "dbname": "postgres"}
+NO_PASSWORD = {"passfile": os.devnull}  # not even one from a ~/.pgpass
+
+
+def machine_state() -> dict:
+    """What `make cluster` may add to the machine, for `make cluster-down` to take away."""
+    version, replica = settings_version(), UP_DOWN["REPLICA_CLUSTER"]
+    replica_files = [
+        f"/etc/postgresql/{version}/{replica}",
+        f"/var/lib/postgresql/{version}/{replica}",
+        f"/var/log/postgresql/postgresql-{version}-{replica}.log",
+    ]
+    ports = [int(UP_DOWN[name]) for name in ("APP_PORTS", "PGBOUNCER_PORT", "REPLICA_PORT")]
+    return {
+        "pg_hba.conf": Path(query(ON_THE_PRIMARY, "SHOW hba_file")[0][0]).read_text(),
+        "roles": query(ON_THE_PRIMARY, "SELECT rolname FROM pg_roles ORDER BY 1"),
+        "replication slots": query(ON_THE_PRIMARY, "SELECT slot_name FROM pg_replication_slots"),
+        "its database": query(
+            ON_THE_PRIMARY,
+            "SELECT datname FROM pg_database WHERE datname = %s",
+            [UP_DOWN["CLUSTER_DB"]],
+        ),
+        "clusters": sorted(line.split()[1] for line in clusters_listed().splitlines()),
+        "files": [
+            path for path in [*replica_files, UP_DOWN["CLUSTER_DIR"]] if os.path.exists(path)
+        ],
+        "ports answering": [port for port in ports if answers(port)],
+    }
+
+
+def clusters_listed() -> str:
+    return subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def connects(**parameters) -> bool | str:
+    """True, or why the connection was refused."""
+    try:
+        psycopg2.connect(**parameters).close()
+    except psycopg2.OperationalError as refusal:
+        return str(refusal).strip()
+    return True
+
+
+@tag("cluster")
+@skipUnless(CAN_MAKE_CLUSTERS, "needs PostgreSQL, root and Debian's pg_createcluster")
+class ClusterUpDownTests(SimpleTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cluster("cluster-down", UP_DOWN)
+        cls.before = machine_state()
+        try:
+            cluster("cluster", UP_DOWN)
+            cls.while_up = machine_state()
+            cls.attempts = cls.connection_attempts()
+            cls.app_ready = requests.get(base(int(UP_DOWN["APP_PORTS"])) + "/readyz", timeout=10)
+        finally:
+            cluster("cluster-down", UP_DOWN)
+        cls.after = machine_state()
+
+    @classmethod
+    def connection_attempts(cls) -> dict[str, bool | str]:
+        password = defaultdict(str, passwords(UP_DOWN["CLUSTER_DIR"]))
+        pgbouncer = PRIMARY | {"port": UP_DOWN["PGBOUNCER_PORT"], "dbname": UP_DOWN["CLUSTER_DB"]}
+        app = pgbouncer | {"user": APP_ROLE}
+        replication = ON_THE_PRIMARY | {"connection_factory": PhysicalReplicationConnection}
+        replicator = replication | {"user": REPLICATION_ROLE}
+        return {
+            "replication without the password": connects(**replicator, **NO_PASSWORD),
+            "replication with it": connects(**replicator, password=password[REPLICATION_ROLE]),
+            "replication as postgres": connects(**replication, **NO_PASSWORD),
+            "pgbouncer without the password": connects(**app, **NO_PASSWORD),
+            "pgbouncer with it": connects(**app, password=password[APP_ROLE]),
+            "pgbouncer as postgres": connects(**pgbouncer, **NO_PASSWORD),
+            "pgbouncer's console as postgres": connects(
+                **pgbouncer | {"dbname": "pgbouncer"}, **NO_PASSWORD
+            ),
+        }
+
+    def test_down_leaves_pg_hba_conf_as_up_found_it(self):
+        self.assertNotEqual(self.while_up["pg_hba.conf"], self.before["pg_hba.conf"])
+        self.assertEqual(self.after["pg_hba.conf"], self.before["pg_hba.conf"])
+
+    def test_down_leaves_the_machine_as_up_found_it(self):
+        self.assertEqual(self.after, self.before)
+
+    def test_while_up_the_app_server_reaches_the_database_with_the_password(self):
+        self.assertEqual(self.app_ready.status_code, 200, self.app_ready.text)
+
+    def test_while_up_the_replication_line_needs_its_roles_password(self):
+        self.assertIs(self.attempts["replication with it"], True)
+        self.assertIn("password", self.attempts["replication without the password"])
+
+    def test_while_up_no_other_role_may_replicate(self):
+        self.assertIn("no pg_hba.conf entry", self.attempts["replication as postgres"])
+
+    def test_while_up_pgbouncer_needs_the_app_roles_password(self):
+        self.assertIs(self.attempts["pgbouncer with it"], True)
+        self.assertIn("password", self.attempts["pgbouncer without the password"])
+
+    def test_while_up_pgbouncer_lets_no_one_in_as_postgres(self):
+        self.assertIsNot(self.attempts["pgbouncer as postgres"], True)
+        self.assertIsNot(self.attempts["pgbouncer's console as postgres"], True)

@@ -3,7 +3,7 @@ before a request uses it, and a healthy one is checked without a query) and its
 prepared statements (planned once per connection, unless behind a pooler)."""
 
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from unittest import mock, skipUnless
 
 import psycopg2
@@ -11,16 +11,17 @@ from django.db import OperationalError, close_old_connections, connection, trans
 from django.test import SimpleTestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
-from payledger_project.postgresql.prepared import PreparedStatement
+from payledger_project.postgresql.prepared import PreparedStatement, StatementInvalidated
 
 
-def from_outside(sql: str, params: list) -> list[tuple]:
-    """``sql`` on a connection of its own, as an operator or a restarting server acts."""
+def from_outside(sql: str, params: list | None = None) -> list[tuple]:
+    """``sql`` on a connection of its own, as an operator, a migration or a restarting
+    server acts; its rows, if it returns any."""
     with closing(psycopg2.connect(**connection.get_connection_params())) as other:
         other.autocommit = True
         with other.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            return cursor.fetchall() if cursor.description else []
 
 
 def backend_pid() -> int:
@@ -89,6 +90,21 @@ def on_the_raw_connection(sql: str) -> None:
 
 def double_statement() -> PreparedStatement:
     return PreparedStatement("payledger_test_double", "SELECT %(number)s::int * 2")
+
+
+RETYPED = "payledger_test_retyped"
+
+
+def word_statement() -> PreparedStatement:
+    return PreparedStatement(
+        "payledger_test_word", f"SELECT word FROM {RETYPED} WHERE %(number)s::int > 0"
+    )
+
+
+def the_word(statement: PreparedStatement) -> str:
+    with connection.cursor() as cursor:
+        statement.execute(cursor, {"number": 1})
+        return cursor.fetchone()[0]
 
 
 @skipUnless(connection.vendor == "postgresql", "PostgreSQL's backend")
@@ -165,6 +181,63 @@ class PreparedStatementTests(TransactionTestCase):
         with self.assertRaises(OperationalError), connection.cursor() as cursor:
             double.execute(cursor, {"number": 1})
         self.assertNotIn(double.name, connection.prepared_statements)
+
+    def a_table_whose_column_changes_type(self) -> None:
+        from_outside(f"CREATE TABLE {RETYPED} AS SELECT 'one'::varchar(10) AS word")
+        self.addCleanup(from_outside, f"DROP TABLE {RETYPED}")
+
+    def its_column_retyped(self) -> None:
+        """What a migration changing a max_length does, from another session."""
+        from_outside(f"ALTER TABLE {RETYPED} ALTER COLUMN word TYPE varchar(20)")
+
+    def test_a_statement_whose_result_a_schema_change_retyped_is_sent_as_written(self):
+        self.a_table_whose_column_changes_type()
+        word = word_statement()
+        the_word(word)
+        self.its_column_retyped()
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(the_word(word), "one")
+        self.assertEqual(queries[-1]["sql"], word.sql % {"number": 1})
+
+    def test_a_statement_whose_result_a_schema_change_retyped_is_prepared_afresh(self):
+        self.a_table_whose_column_changes_type()
+        word = word_statement()
+        the_word(word)
+        self.its_column_retyped()
+        the_word(word)
+        with CaptureQueriesContext(connection) as queries:
+            self.assertEqual(the_word(word), "one")
+        self.assertEqual([query["sql"] for query in queries], [f"EXECUTE {word.name} (1)"])
+        self.assertEqual(prepared_here(word), 1)
+
+    def test_inside_a_transaction_a_retyped_statement_asks_for_a_retry(self):
+        self.a_table_whose_column_changes_type()
+        word = word_statement()
+        the_word(word)
+        self.its_column_retyped()
+        with self.assertRaises(StatementInvalidated), transaction.atomic():
+            the_word(word)
+
+    def test_the_retry_of_a_transaction_that_met_a_retyped_statement_answers(self):
+        self.a_table_whose_column_changes_type()
+        word = word_statement()
+        the_word(word)
+        self.its_column_retyped()
+        with suppress(StatementInvalidated), transaction.atomic():
+            the_word(word)
+        with transaction.atomic():
+            self.assertEqual(the_word(word), "one")
+        # Outside one: the stale statement is deallocated, then prepared afresh.
+        self.assertEqual(the_word(word), "one")
+        self.assertEqual(the_word(word), "one")
+        self.assertEqual(prepared_here(word), 1)
+
+    def test_inside_a_transaction_a_statement_the_session_lost_asks_for_a_retry(self):
+        double = double_statement()
+        doubled(double, 1)
+        on_the_raw_connection("DEALLOCATE ALL")
+        with self.assertRaises(StatementInvalidated), transaction.atomic():
+            doubled(double, 2)
 
 
 class PreparedStatementNameTests(SimpleTestCase):

@@ -29,14 +29,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import SimpleTestCase, TransactionTestCase
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.authtoken.models import Token
 
 from payments.models import CreditRequest
 from payments.services import credit_request_create
 from sellers.models import Seller
-from sellers.tests.factories import PASSWORD, seller_make
+from sellers.tests.factories import PASSWORD, api_key_make, seller_make
 
 ROOT = Path(settings.BASE_DIR)
 HOST = "pay.example.com"
@@ -113,7 +112,7 @@ def production_environment(**variables: str) -> dict[str, str]:
         "PAYLEDGER_WEBHOOK_SECRET_KEYS": ",".join(settings.PAYLEDGER_WEBHOOK_SECRET_KEYS),
         "ALLOWED_HOSTS": f"{HOST},127.0.0.1,localhost",
         "DATABASE_URL": database_url_of_the_tests(),
-        "HOST": "127.0.0.1",
+        # No HOST: gunicorn.conf.py listens on loopback unless told otherwise.
         "PORT": str(free_port()),
         **variables,
     }
@@ -192,6 +191,31 @@ class Server:
         return lines
 
 
+class GunicornBindTests(SimpleTestCase):
+    """The app server listens where only a proxy on the same machine reaches it,
+    unless the operator says otherwise: PROXY_COUNT=1 believes X-Forwarded-For,
+    so a client reaching the app port directly could pick its own address."""
+
+    def bind_of(self, **variables: str) -> str:
+        """The address gunicorn.conf.py binds, as gunicorn reads it."""
+        with tempfile.TemporaryDirectory(prefix="payledger-metrics-") as metrics_dir:
+            # The directory given, reading the config makes none of its own.
+            environment = production_environment(PROMETHEUS_MULTIPROC_DIR=metrics_dir, **variables)
+            printed = subprocess.run(
+                [str(Path(sys.executable).with_name("gunicorn")), "--print-config",
+                 "-c", "gunicorn.conf.py"],
+                cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+                check=True,
+            ).stdout  # fmt: skip
+        return re.search(r"^bind\s+= (.*)$", printed, re.MULTILINE).group(1)
+
+    def test_gunicorn_listens_on_loopback_by_default(self):
+        self.assertEqual(self.bind_of(PORT="8000"), "['127.0.0.1:8000']")
+
+    def test_host_and_port_choose_another_address(self):
+        self.assertEqual(self.bind_of(HOST="0.0.0.0", PORT="8100"), "['0.0.0.0:8100']")
+
+
 class ServerTestCase(TransactionTestCase):
     command: list[str]
     environment: dict[str, str] = {}
@@ -253,7 +277,7 @@ def charge_storm(
     are spread across worker processes. Each carries X-Request-ID
     ``storm-<seller>-<n>``. Returns (status, error code) pairs.
     """
-    token = Token.objects.create(user=seller.user).key
+    token = api_key_make(seller.user)
 
     def charge(number: int) -> tuple[int, str]:
         response = requests.post(
@@ -355,10 +379,10 @@ class BehindAProxyTests(ServerTestCase):
 
     def test_a_request_the_proxy_marks_https_is_served_with_hsts(self):
         seller = seller_make()
-        token = Token.objects.create(user=seller.user)
+        token = api_key_make(seller.user)
         response = ProxiedSession().get(
             self.url("/api/sellers/me/"),
-            headers={"Authorization": f"Token {token.key}"},
+            headers={"Authorization": f"Token {token}"},
             allow_redirects=False,
         )
         self.assertEqual(response.status_code, 200, response.text)
@@ -439,11 +463,11 @@ class BehindAProxyTests(ServerTestCase):
 
     def test_a_request_id_is_echoed_and_on_every_json_line_of_its_charge(self):
         seller = seller_make(balance=1_000)
-        token = Token.objects.create(user=seller.user)
+        token = api_key_make(seller.user)
         response = ProxiedSession().post(
             self.url("/api/payments/phone-charge/"),
             json={"phone_number": "+14155550123", "amount": 40},
-            headers={"Authorization": f"Token {token.key}", "X-Request-ID": "prod-charge-1"},
+            headers={"Authorization": f"Token {token}", "X-Request-ID": "prod-charge-1"},
         )
         self.assertEqual(response.status_code, 201, response.text)
         self.assertEqual(response.headers["X-Request-ID"], "prod-charge-1")
@@ -480,7 +504,7 @@ class BehindAProxyTests(ServerTestCase):
         self.assertIsInstance(finished["pid"], int)
         for line in lines:
             self.assertEqual(list(line)[:4], ["timestamp", "level", "logger", "message"])
-        self.assertNotIn(token.key, self.server.output())
+        self.assertNotIn(token, self.server.output())
 
     @skipUnless(REDIS_SERVER, "redis-server is not installed (.ci/run installs it)")
     def test_the_charge_limit_holds_across_four_workers_with_redis(self):

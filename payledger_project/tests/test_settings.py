@@ -155,6 +155,29 @@ class ProxySettingsTests(SimpleTestCase):
         self.assertEqual(values["SECURE_PROXY_SSL_HEADER"], ["HTTP_X_FORWARDED_PROTO", "https"])
 
 
+class ApiKeySettingsTests(SimpleTestCase):
+    NAMES = ("PAYLEDGER_API_KEY_TTL_DAYS", "PAYLEDGER_API_KEYS_PER_USER")
+
+    def test_keys_never_expire_and_a_user_holds_up_to_100_by_default(self):
+        self.assertEqual(list(production_settings(*self.NAMES).values()), [0, 100])
+
+    def test_the_ttl_and_the_cap_come_from_the_environment(self):
+        values = production_settings(
+            *self.NAMES, PAYLEDGER_API_KEY_TTL_DAYS="30", PAYLEDGER_API_KEYS_PER_USER="5"
+        )
+        self.assertEqual(list(values.values()), [30, 5])
+
+    def test_a_negative_ttl_or_a_cap_below_one_refuses_to_start(self):
+        for name, value in [
+            ("PAYLEDGER_API_KEY_TTL_DAYS", "-1"),
+            ("PAYLEDGER_API_KEYS_PER_USER", "0"),
+        ]:
+            with self.subTest(name):
+                result = start_django(DEBUG="false", SECRET_KEY="s" * 50, **{name: value})
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(name, result.stderr)
+
+
 @skipUnless(connection.vendor == "sqlite", "SQLite settings")
 class SQLiteSettingsTests(TestCase):
     def test_sqlite_runs_in_wal_mode(self):

@@ -11,14 +11,25 @@ import io
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import TestCase
 from django.urls import reverse
 
 from payments.models import CreditRequest
-from payments.permissions import CREDIT_APPROVER_PERMISSIONS, CREDIT_APPROVERS
+from payments.permissions import (
+    CREDIT_APPROVER_PERMISSIONS,
+    CREDIT_APPROVERS,
+    credit_approvers_group,
+)
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.factories import PASSWORD, client_for, seller_make, staff_make
+from sellers.tests.assertions import ErrorShapeAssertions, books
+from sellers.tests.factories import (
+    PASSWORD,
+    client_for,
+    seller_make,
+    staff_make,
+    staff_powers_give,
+)
 
 User = get_user_model()
 ROLES = ["owner", "other seller", "staff", "approver", "superuser"]
@@ -129,6 +140,61 @@ class AccessTableTests(TestCase):
             with self.subTest(role=role, operation="ask for credit"):
                 response = client.post(reverse("credit-request-list"), {"amount": 1}, format="json")
                 self.assertEqual(response.status_code, status)
+
+
+class OwnSellerApiTests(ErrorShapeAssertions, TestCase):
+    """A seller given staff powers by mistake cannot move its own money through the API."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.charge = phone_charge_create(
+            seller_id=self.seller.pk, phone_number="+14155550123", amount=300
+        )
+        self.client = client_for(self.seller.user)
+
+    def ask_for_a_billion(self) -> int:
+        response = self.client.post(
+            reverse("credit-request-list"), {"amount": 1_000_000_000}, format="json"
+        )
+        self.assertEqual(response.status_code, 201, response.content)
+        return response.json()["id"]
+
+    def test_a_seller_in_credit_approvers_cannot_approve_its_own_request(self):
+        staff_powers_give(self.seller.user)
+        credit_request_id = self.ask_for_a_billion()
+        before = books()
+        response = self.client.post(reverse("credit-request-approve", args=[credit_request_id]))
+        self.assertErrorResponse(response, 403, "own_seller_forbidden")
+        self.assertEqual(books(), before)
+
+    def test_a_seller_in_credit_approvers_cannot_reject_its_own_request(self):
+        staff_powers_give(self.seller.user)
+        credit_request_id = self.ask_for_a_billion()
+        before = books()
+        response = self.client.post(reverse("credit-request-reject", args=[credit_request_id]))
+        self.assertErrorResponse(response, 403, "own_seller_forbidden")
+        self.assertEqual(books(), before)
+
+    def test_a_user_in_credit_approvers_who_is_not_staff_may_not_decide(self):
+        self.seller.user.groups.add(credit_approvers_group(Group, Permission))
+        credit_request_id = self.ask_for_a_billion()
+        before = books()
+        for decision in ("approve", "reject"):
+            with self.subTest(decision=decision):
+                response = self.client.post(
+                    reverse(f"credit-request-{decision}", args=[credit_request_id])
+                )
+                self.assertErrorResponse(response, 403, "permission_denied")
+        self.assertEqual(books(), before)
+
+    def test_a_seller_allowed_to_reverse_cannot_reverse_its_own_charge(self):
+        staff_powers_give(self.seller.user, approver=False, reverser=True)
+        before = books()
+        response = self.client.post(
+            reverse("phone-charges-reverse", args=[self.charge.pk]), {}, format="json"
+        )
+        self.assertErrorResponse(response, 403, "own_seller_forbidden")
+        self.assertEqual(books(), before)
 
 
 class CreditApproversGroupTests(TestCase):

@@ -13,11 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.exceptions import OwnSellerForbidden
+from payments.models import CreditRequest, PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import credit_request_create, phone_charge_create
-from sellers.models import Seller
-from sellers.tests.factories import PASSWORD, seller_make, staff_make
+from sellers.tests.assertions import books
+from sellers.tests.factories import PASSWORD, seller_make, staff_make, staff_powers_give
 
 User = get_user_model()
 PHONE = "+14155550123"
@@ -26,14 +27,6 @@ OTHER_PHONE = "+14155550199"
 
 def admin_url(name: str, *args) -> str:
     return reverse(f"admin:{name}", args=args)
-
-
-def books() -> dict:
-    """Every money row as plain values, to show that a refused request changed nothing."""
-    return {
-        model.__name__: list(model.objects.order_by("pk").values())
-        for model in (Seller, CreditRequest, PhoneAccount, PhoneCharge, Transaction)
-    }
 
 
 class AdminTestCase(TestCase):
@@ -578,6 +571,26 @@ class ApproverDayTests(AdminTestCase):
             (self.pending.status, self.pending.rejection_reason), ("rejected", "Unpaid invoice")
         )
 
+    def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_decides_nothing(self):
+        before = books()
+        response = self.decide("reject", self.pending, reason="Unpaid\x00")
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Please correct the error below.")
+        self.assertContains(
+            response,
+            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
+            html=True,
+        )
+        # The text comes back as typed, the NUL marked by the replacement character.
+        self.assertContains(response, "Unpaid\ufffd</textarea>")
+        self.assertEqual(books(), before)
+
+    def test_an_overlong_reason_is_shown_as_a_form_error_and_decides_nothing(self):
+        before = books()
+        response = self.decide("reject", self.pending, reason="x" * 501)
+        self.assertContains(response, "A reason has at most 500 characters.")
+        self.assertEqual(books(), before)
+
     def test_deciding_a_request_decided_meanwhile_warns_and_moves_nothing(self):
         self.decide("approve", self.pending)
         before = books()
@@ -664,8 +677,73 @@ class ReverseChargeTests(AdminTestCase):
         )
         self.assertEqual(books(), before)
 
+    def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_moves_nothing(self):
+        before = books()
+        response = self.client.post(self.reverse_url, {"reason": "Operator\x00"})
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Please correct the error below.")
+        self.assertContains(
+            response,
+            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
+            html=True,
+        )
+        self.assertEqual(books(), before)
+
     def test_staff_who_may_not_reverse_are_refused_and_nothing_moves(self):
         self.client.force_login(staff_make())
         before = books()
         self.assertEqual(self.client.post(self.reverse_url).status_code, 403)
         self.assertEqual(books(), before)
+
+
+class OwnSellerAdminTests(AdminTestCase):
+    """A seller's user given staff powers by mistake cannot move its own money
+    through the admin: not with the buttons, not with the actions."""
+
+    def setUp(self):
+        self.bob_user = staff_powers_give(self.bob.user, reverser=True)
+        for codename in ("view_creditrequest", "view_phonecharge"):
+            self.bob_user.user_permissions.add(Permission.objects.get(codename=codename))
+        self.client.force_login(self.bob_user)
+        self.own_charge = self.other_charge
+        self.refusal = (
+            messages.WARNING,
+            f"Credit request #{self.pending.pk}: {OwnSellerForbidden.message}",
+        )
+
+    def test_approving_its_own_request_with_the_button_warns_and_changes_nothing(self):
+        before = books()
+        response = self.client.post(admin_url("payments_creditrequest_approve", self.pending.pk))
+        self.assertIn(self.refusal, self.messages_of(response))
+        self.assertEqual(books(), before)
+
+    def test_rejecting_its_own_request_with_the_button_warns_and_changes_nothing(self):
+        before = books()
+        response = self.client.post(
+            admin_url("payments_creditrequest_reject", self.pending.pk), {"reason": "No"}
+        )
+        self.assertIn(self.refusal, self.messages_of(response))
+        self.assertEqual(books(), before)
+
+    def test_approving_its_own_request_with_the_action_warns_and_changes_nothing(self):
+        before = books()
+        response = self.run_action("approve_selected", self.pending)
+        self.assertEqual(self.messages_of(response), [self.refusal])
+        self.assertEqual(books(), before)
+
+    def test_reversing_its_own_charge_warns_and_changes_nothing(self):
+        before = books()
+        response = self.client.post(
+            admin_url("payments_phonecharge_reverse", self.own_charge.pk), {"reason": "Mine"}
+        )
+        self.assertIn(
+            (messages.WARNING, f"Charge #{self.own_charge.pk}: {OwnSellerForbidden.message}"),
+            self.messages_of(response),
+        )
+        self.assertEqual(books(), before)
+
+    def test_it_still_decides_another_sellers_request(self):
+        alices_request = credit_request_create(seller=self.alice, amount=40)
+        self.client.post(admin_url("payments_creditrequest_approve", alices_request.pk))
+        self.alice.refresh_from_db()
+        self.assertEqual(self.alice.balance, 700 + 40)

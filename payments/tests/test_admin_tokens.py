@@ -1,14 +1,15 @@
-"""No admin page shows an API token or lets staff mint one for a seller: a token
-is the seller's money."""
+"""No admin page shows an API key or lets staff mint one for a seller: a key is
+the seller's money. Staff see keys by prefix and revoke them."""
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import TestCase
 from django.urls import NoReverseMatch, reverse
-from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.factories import PASSWORD, client_for, seller_make
+from sellers.models import ApiKey
+from sellers.tests.factories import PASSWORD, api_key_make, seller_make
 
 User = get_user_model()
 
@@ -18,13 +19,12 @@ class AdminTokenTests(TestCase):
     def setUpTestData(cls):
         cls.root = User.objects.create_superuser(username="root", password=PASSWORD)
         seller = seller_make(balance=1_000)
-        client_for(seller.user)
+        cls.keys = [api_key_make(seller.user)]
         phone_charge_create(seller_id=seller.pk, phone_number="+14155550123", amount=10)
         credit_request_create(seller=seller, amount=5)
         # A user nothing protects, so its delete page lists what goes with it.
         cls.deletable = User.objects.create_user(username="leaver", password=PASSWORD)
-        client_for(cls.deletable)
-        cls.keys = list(Token.objects.values_list("key", flat=True))
+        cls.keys.append(api_key_make(cls.deletable))
 
     def setUp(self):
         self.client.force_login(self.root)
@@ -47,7 +47,7 @@ class AdminTokenTests(TestCase):
         ]
         self.assertEqual(showing, [])
 
-    def test_deleting_users_in_bulk_asks_to_confirm_without_showing_token_keys(self):
+    def test_deleting_users_in_bulk_asks_to_confirm_naming_keys_by_prefix_only(self):
         page = self.client.post(
             reverse("admin:auth_user_changelist"),
             {
@@ -55,9 +55,25 @@ class AdminTokenTests(TestCase):
                 "_selected_action": [self.deletable.pk],
             },
         )
-        self.assertContains(page, "Token: (hidden)")
+        self.assertContains(page, f"{self.keys[-1][:8]}…")
         self.assertFalse(any(key in page.content.decode() for key in self.keys))
 
-    def test_the_admin_has_no_page_for_tokens(self):
+    def test_the_admin_cannot_mint_a_key(self):
+        self.assertEqual(self.client.get(reverse("admin:sellers_apikey_add")).status_code, 403)
         with self.assertRaises(NoReverseMatch):
             reverse("admin:authtoken_tokenproxy_changelist")
+
+    def test_the_key_list_names_each_key_by_its_prefix(self):
+        page = self.client.get(reverse("admin:sellers_apikey_changelist"))
+        for key in self.keys:
+            self.assertContains(page, key[:8])
+            self.assertNotContains(page, key)
+
+    def test_a_key_revoked_in_the_admin_stops_working(self):
+        key = self.keys[0]
+        api_key = ApiKey.objects.get(prefix=key[:8])
+        self.client.post(reverse("admin:sellers_apikey_delete", args=[api_key.pk]), {"post": "yes"})
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        self.assertEqual(client.get(reverse("seller-me")).status_code, 401)
+        self.assertFalse(ApiKey.objects.filter(pk=api_key.pk).exists())

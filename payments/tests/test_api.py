@@ -201,6 +201,15 @@ class CreditRequestDecideApiTests(ErrorShapeAssertions, APITestCase):
         self.assertFieldError(response, "reason")
         self.assertStillPendingAndNothingMoved()
 
+    def test_a_rejection_reason_with_a_null_character_is_refused_and_decides_nothing(self):
+        response = client_for(self.staff).post(
+            reverse("credit-request-reject", args=[self.credit_request.pk]),
+            {"reason": "Unpaid\x00"},
+            format="json",
+        )
+        self.assertFieldError(response, "reason")
+        self.assertStillPendingAndNothingMoved()
+
     def test_an_approved_request_has_no_rejection_reason(self):
         response = self.decide(self.staff, "approve")
         self.assertIsNone(response.json()["rejection_reason"])
@@ -608,9 +617,8 @@ class TransactionListApiTests(ErrorShapeAssertions, APITestCase):
         second = client_for(self.seller.user).get(first.json()["next"])
         self.assertEqual(self.listed_ids(second), [self.credit_row.pk])
 
-    def test_invalid_cursor_is_not_found(self):
-        response = self.get_as_seller(cursor="not-a-cursor")
-        self.assertErrorResponse(response, status.HTTP_404_NOT_FOUND, "not_found")
+    def test_invalid_cursor_is_refused(self):
+        self.assertFieldError(self.get_as_seller(cursor="not-a-cursor"), "cursor")
 
     def test_staff_sees_every_sellers_rows(self):
         response = client_for(staff_make()).get(self.url)

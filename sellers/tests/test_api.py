@@ -1,10 +1,10 @@
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APITestCase
 
-from sellers.models import Seller
+from sellers.models import ApiKey, Seller
+from sellers.services import api_key_digest
 from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import (
     PASSWORD,
@@ -140,12 +140,16 @@ class TokenAuthApiTests(ErrorShapeAssertions, APITestCase):
         self.url = reverse("api-token-auth")
         self.seller = seller_make()
 
-    def test_correct_credentials_return_the_users_token(self):
+    def test_correct_credentials_return_a_new_key_of_which_the_database_keeps_the_digest(self):
         response = self.client.post(
             self.url, {"username": self.seller.user.username, "password": PASSWORD}, format="json"
         )
         self.assertEqual(response.status_code, status.HTTP_200_OK, response.content)
-        self.assertEqual(response.json(), {"token": Token.objects.get(user=self.seller.user).key})
+        self.assertEqual(list(response.json()), ["token"])
+        key = response.json()["token"]
+        self.assertRegex(key, r"^[0-9a-f]{40}$")
+        api_key = ApiKey.objects.get(user=self.seller.user)
+        self.assertEqual((api_key.digest, api_key.prefix), (api_key_digest(key), key[:8]))
 
     def test_returned_token_authenticates_later_requests(self):
         response = self.client.post(
@@ -162,7 +166,7 @@ class TokenAuthApiTests(ErrorShapeAssertions, APITestCase):
         )
         body = self.assertErrorResponse(response, status.HTTP_400_BAD_REQUEST, "validation_error")
         self.assertEqual(body["fields"]["non_field_errors"][0]["code"], "authorization")
-        self.assertFalse(Token.objects.exists())
+        self.assertFalse(ApiKey.objects.exists())
 
     def test_unknown_username_is_refused_with_a_json_error(self):
         response = self.client.post(
@@ -170,13 +174,13 @@ class TokenAuthApiTests(ErrorShapeAssertions, APITestCase):
         )
         body = self.assertErrorResponse(response, status.HTTP_400_BAD_REQUEST, "validation_error")
         self.assertEqual(body["fields"]["non_field_errors"][0]["code"], "authorization")
-        self.assertFalse(Token.objects.exists())
+        self.assertFalse(ApiKey.objects.exists())
 
     def test_missing_credentials_are_each_reported(self):
         response = self.client.post(self.url, {}, format="json")
         self.assertFieldError(response, "username")
         self.assertFieldError(response, "password")
-        self.assertFalse(Token.objects.exists())
+        self.assertFalse(ApiKey.objects.exists())
 
 
 class SellerListApiTests(ErrorShapeAssertions, APITestCase):

@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.test import TestCase, override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from sellers.models import ApiKey
 from sellers.tests.factories import PASSWORD, client_for, seller_make
 
 STRICT_RATES = {"charge": "2/minute", "anon_auth": "2/minute"}
@@ -13,10 +13,10 @@ class LogoutTests(TestCase):
         self.seller = seller_make()
         self.client = client_for(self.seller.user)
 
-    def test_logout_deletes_the_callers_token(self):
+    def test_logout_deletes_the_callers_key(self):
         response = self.client.post(reverse("logout"))
         self.assertEqual(response.status_code, 204)
-        self.assertFalse(Token.objects.filter(user=self.seller.user).exists())
+        self.assertFalse(ApiKey.objects.filter(user=self.seller.user).exists())
 
     def test_the_old_token_no_longer_authenticates(self):
         self.client.post(reverse("logout"))
@@ -28,7 +28,7 @@ class LogoutTests(TestCase):
         other = seller_make()
         client_for(other.user)
         self.client.post(reverse("logout"))
-        self.assertTrue(Token.objects.filter(user=other.user).exists())
+        self.assertTrue(ApiKey.objects.filter(user=other.user).exists())
 
     def test_logout_without_a_token_is_refused(self):
         response = self.client_class().post(reverse("logout"))
@@ -86,12 +86,12 @@ class ThrottleTests(TestCase):
 
     @override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1})
     def test_behind_one_proxy_the_client_is_the_address_the_proxy_appended(self):
-        credentials = {"username": "nobody", "password": "wrong"}
+        usernames = (f"nobody{n}" for n in range(4))  # not limited per username
 
         def login(forwarded_for: str) -> int:
             return self.client.post(
                 reverse("api-token-auth"),
-                credentials,
+                {"username": next(usernames), "password": "wrong"},
                 content_type="application/json",
                 HTTP_X_FORWARDED_FOR=forwarded_for,
             ).status_code
@@ -101,6 +101,32 @@ class ThrottleTests(TestCase):
         self.assertEqual(login("10.0.0.2, 203.0.113.7"), 400)
         self.assertEqual(login("10.0.0.3, 203.0.113.7"), 429)
         self.assertEqual(login("10.0.0.3, 203.0.113.8"), 400)
+
+    def test_logins_to_one_username_are_limited_across_addresses(self):
+        credentials = {"username": seller_make().user.username, "password": "wrong"}
+        statuses = [
+            self.client.post(
+                reverse("api-token-auth"),
+                credentials,
+                content_type="application/json",
+                REMOTE_ADDR=f"198.51.100.{n}",
+            ).status_code
+            for n in range(3)
+        ]
+        self.assertEqual(statuses, [400, 400, 429])
+
+    def test_a_username_spelt_differently_counts_against_the_same_limit(self):
+        username = seller_make().user.username
+        statuses = [
+            self.client.post(
+                reverse("api-token-auth"),
+                {"username": spelling, "password": "wrong"},
+                content_type="application/json",
+                REMOTE_ADDR=f"198.51.100.{n}",
+            ).status_code
+            for n, spelling in enumerate([username, f" {username.upper()} ", username.title()])
+        ]
+        self.assertEqual(statuses, [400, 400, 429])
 
     def test_registration_is_limited_per_address_even_with_a_token(self):
         client = client_for(seller_make().user)

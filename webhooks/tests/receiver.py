@@ -2,10 +2,16 @@
 requests and lifetime, stopping by itself.
 
 Each endpoint is a path (``/<name>``); a ``behaviour(event_id, nth_request)``
-decides what each request gets: an HTTP status, or ``HANG`` to answer only
-after the sender's timeout. Every request is recorded with when it arrived,
-when it ended (about to be answered, or the sender hung up) and whether its signature is
-valid for the endpoint's secret.
+decides what each request gets: an HTTP status, ``HANG`` to answer only
+after the sender's timeout, or ``DRIP`` to answer 200 a byte every
+``DRIP_INTERVAL``. Every request is recorded with when it arrived, when it
+ended (about to be answered, or the sender hung up), its Host header and
+whether its signature is valid for the endpoint's secret; every connection
+accepted is counted, whatever came over it.
+
+``Receiver(tls=True)`` answers HTTPS with the certificate in ``tls/`` for
+``receiver.payledger.test`` (signed by ``tls/ca.pem``, whose key was thrown
+away) and records the server name each client asked for (SNI).
 """
 
 import contextlib
@@ -13,14 +19,21 @@ import hashlib
 import hmac
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 HANG = "hang"
+DRIP = "drip"
+DRIP_INTERVAL = 0.2
+DRIPPED_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+TLS = Path(__file__).parent / "tls"
+TLS_NAME = "receiver.payledger.test"
 PORTS = range(8400, 8500)  # this project's port range for test receivers
 LIFETIME = 120.0
 MAX_REQUESTS = 2_000
@@ -36,6 +49,7 @@ class Received:
     answered: int | None  # None: the sender hung up first
     started: float
     ended: float
+    host: str = ""
 
 
 def _signature_valid(secret: str, header: str, body: bytes) -> bool:
@@ -47,27 +61,51 @@ def _signature_valid(secret: str, header: str, body: bytes) -> bool:
 
 
 class Receiver:
-    def __init__(self, behaviour: Callable[[int, int], int | str], hang_seconds: float = 2.0):
+    def __init__(
+        self,
+        behaviour: Callable[[int, int], int | str],
+        hang_seconds: float = 2.0,
+        tls: bool = False,
+    ):
         self.behaviour = behaviour
         self.hang_seconds = hang_seconds
         self.secrets: dict[str, str] = {}
         self.received: list[Received] = []
         self.arrivals: list[tuple[str, int]] = []
+        self.connections = 0
+        self.server_names: list[str | None] = []  # SNI, over TLS
         self.arrived = threading.Condition()
         self._counts: Counter = Counter()
         self.server = self._bind()
         self.port = self.server.server_address[1]
+        if tls:
+            self.server.socket = self._tls_context().wrap_socket(
+                self.server.socket, server_side=True
+            )
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         self._timer = threading.Timer(LIFETIME, self.stop)
         self._timer.daemon = True
         self._timer.start()
 
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(TLS / "receiver.pem")
+        context.sni_callback = lambda tls_socket, name, _: self.server_names.append(name)
+        return context
+
     def _bind(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request, client_address) -> bool:
+                receiver.connections += 1
+                return True
+
         handler = self._handler_class()
         for port in PORTS:
             try:
-                server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+                server = Server(("127.0.0.1", port), handler)
             except OSError:
                 continue
             server.daemon_threads = True
@@ -120,9 +158,12 @@ class Receiver:
                 answer = 503 if over else receiver.behaviour(event_id, nth)
                 if answer == HANG:
                     answer = 200 if self._wait_unless_hung_up(receiver.hang_seconds) else None
+                dripped = answer == DRIP
+                if dripped:
+                    answer = 200 if self._drip(DRIPPED_ANSWER) else None
                 secret = receiver.secrets.get(path, "")
-                # Recorded before the answer goes out, so a sender that has its
-                # answer finds the request already recorded.
+                # Recorded before the answer goes out (unless dripped), so a
+                # sender that has its answer finds the request already recorded.
                 receiver._record(
                     Received(
                         path=path,
@@ -133,13 +174,25 @@ class Receiver:
                         answered=answer,
                         started=started,
                         ended=time.monotonic(),
+                        host=self.headers.get("Host", ""),
                     )
                 )
-                if answer is not None:
+                if answer is not None and not dripped:
                     with contextlib.suppress(OSError):
                         self.send_response(answer)
                         self.send_header("Content-Length", "0")
                         self.end_headers()
+
+            def _drip(self, answer: bytes) -> bool:
+                """Send ``answer`` a byte every DRIP_INTERVAL; False once the sender hangs up."""
+                for byte in answer:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return False
+                    time.sleep(DRIP_INTERVAL)
+                return True
 
             def _wait_unless_hung_up(self, seconds: float) -> bool:
                 """Sleep ``seconds``; False as soon as the sender closes the connection."""

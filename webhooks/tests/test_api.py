@@ -1,5 +1,3 @@
-from unittest import mock
-
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.test import override_settings
@@ -13,12 +11,7 @@ from sellers.tests.assertions import ErrorShapeAssertions
 from sellers.tests.factories import client_for, seller_make, staff_make
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
-
-
-def resolving_to(*addresses: str):
-    """DNS for the test: every host resolves to ``addresses``."""
-    answer = [(2, 1, 6, "", (address, 443)) for address in addresses]
-    return mock.patch("webhooks.url_safety.socket.getaddrinfo", return_value=answer)
+from webhooks.tests.resolver import resolving_to
 
 
 class WebhookEndpointApiTests(ErrorShapeAssertions, APITestCase):
@@ -176,9 +169,11 @@ class WebhookUrlSafetyTests(ErrorShapeAssertions, APITestCase):
             format="json",
         )
 
-    def assertRefused(self, response):
-        self.assertFieldError(response, "url")
+    def assertRefused(self, response, code: str | None = None):
+        errors = self.assertFieldError(response, "url")
         self.assertFalse(WebhookEndpoint.objects.exists())
+        if code is not None:
+            self.assertEqual([error["code"] for error in errors], [code])
 
     def test_plain_http_is_refused(self):
         with resolving_to("93.184.215.14"):
@@ -206,6 +201,24 @@ class WebhookUrlSafetyTests(ErrorShapeAssertions, APITestCase):
         for address in ("169.254.169.254", "fe80::1", "::ffff:169.254.169.254"):
             with self.subTest(address), resolving_to(address):
                 self.assertRefused(self.register("https://metadata.example.com/latest"))
+
+    def test_the_metadata_address_through_the_nat64_prefix_is_refused(self):
+        self.assertRefused(self.register("https://[64:ff9b::a9fe:a9fe]/x"), "forbidden_address")
+
+    def test_loopback_through_a_6to4_address_is_refused(self):
+        self.assertRefused(self.register("https://[2002:7f00:1::]/x"), "forbidden_address")
+
+    def test_the_metadata_address_in_ipv4_compatible_form_is_refused(self):
+        self.assertRefused(self.register("https://[::169.254.169.254]/x"), "forbidden_address")
+
+    def test_a_site_local_address_is_refused(self):
+        self.assertRefused(self.register("https://[fec0::1]/x"), "forbidden_address")
+
+    def test_an_unclosed_ipv6_bracket_is_refused_on_url(self):
+        self.assertRefused(self.register("https://[::1"), "invalid_url")
+
+    def test_a_bracketed_host_that_is_not_an_ipv6_address_is_refused_on_url(self):
+        self.assertRefused(self.register("https://[abc]/"), "invalid_url")
 
     def test_a_name_that_does_not_resolve_is_refused(self):
         self.assertRefused(self.register("https://no-such-host.invalid/hooks"))

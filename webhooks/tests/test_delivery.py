@@ -98,7 +98,7 @@ class DeliveryTests(TestCase):
         self.charge()
         webhook_deliver_next()
         delivery = WebhookDelivery.objects.get()
-        self.assertEqual((delivery.delivered, delivery.error), (False, "ReadTimeout"))
+        self.assertEqual((delivery.delivered, delivery.error), (False, "deadline exceeded"))
 
     def test_a_redirect_is_not_followed(self):
         self.answers = [302]

@@ -1,9 +1,9 @@
-import csv
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payments.selectors import ledger_report
 
 COLUMNS = ["seller", "name", "opening", "credited", "charged", "reversed", "closing", "charges"]
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             for seller in ledger_report(since=start, until=end)
         ]
         if format == "csv":
-            writer = csv.writer(self.stdout)
+            writer = SpreadsheetSafeWriter(self.stdout)
             writer.writerows([COLUMNS, *rows])
             return
         widths = [
