@@ -52,6 +52,7 @@ Token.objects.bulk_create(Token(user_id=user_id, key=key) for user_id, key in {t
 PAYLEDGER_ENVIRONMENT = {
     "DEBUG": "false",
     "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 30,
+    "PAYLEDGER_WEBHOOK_SECRET_KEYS": "cGF5bGVkZ2VyLWJlbmNobWFyay1vbmx5LWtleS0zMmI=",
     "ALLOWED_HOSTS": "127.0.0.1",
     "PROXY_COUNT": "1",
     "CONN_MAX_AGE": "60",

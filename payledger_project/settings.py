@@ -4,11 +4,14 @@ The environment is read here and nowhere else; production differs from a
 developer's machine only by its environment variables.
 """
 
+import base64
+import hashlib
 import logging
 import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from payledger_project.ops.logs import logging_configure
@@ -339,3 +342,30 @@ PAYLEDGER_WEBHOOK_RETRY_WINDOW = 24.0 * 60 * 60
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = False
 # The CA certificates a receiver's certificate must chain to; None: certifi's.
 PAYLEDGER_WEBHOOK_CA_BUNDLE = None
+# Endpoints one seller may have: each one is sent every event it wants.
+PAYLEDGER_WEBHOOK_ENDPOINTS_MAX = env_int("PAYLEDGER_WEBHOOK_ENDPOINTS_MAX", 10)
+# Fernet keys that encrypt the endpoints' signing secrets in the database,
+# newest first: the newest encrypts, each one decrypts (see webhooks/fields.py
+# and `manage.py rotate_webhook_secrets`). In DEBUG, unset, one is derived from
+# SECRET_KEY, so a developer's machine needs nothing more.
+PAYLEDGER_WEBHOOK_SECRET_KEYS = env_list("PAYLEDGER_WEBHOOK_SECRET_KEYS")
+if not PAYLEDGER_WEBHOOK_SECRET_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PAYLEDGER_WEBHOOK_SECRET_KEYS must be set when DEBUG is off: comma-separated"
+            " Fernet keys, newest first; make one with `python -c 'from cryptography.fernet"
+            " import Fernet; print(Fernet.generate_key().decode())'`."
+        )
+    PAYLEDGER_WEBHOOK_SECRET_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(b"payledger webhook secrets:" + SECRET_KEY.encode()).digest()
+        ).decode()
+    ]
+for _key in PAYLEDGER_WEBHOOK_SECRET_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "PAYLEDGER_WEBHOOK_SECRET_KEYS: each key must be a Fernet key"
+            " (32 url-safe base64-encoded bytes)."
+        ) from None

@@ -1,7 +1,7 @@
 """Settings for the test suite (pytest, and `python manage.py test`): production's,
 with what a test run needs.
 
-The suite runs with no environment at all: it brings its own secret key and
+The suite runs with no environment at all: it brings its own secret keys and
 the production shape (DEBUG off), minus the HTTPS redirect the test client
 cannot follow and the static-file manifest only `collectstatic` writes. Every
 test starts with empty caches (see test_runner.py).
@@ -11,6 +11,10 @@ import os
 
 os.environ["DEBUG"] = "false"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+# b"payledger-tests-only-webhook-key", as a Fernet key.
+os.environ.setdefault(
+    "PAYLEDGER_WEBHOOK_SECRET_KEYS", "cGF5bGVkZ2VyLXRlc3RzLW9ubHktd2ViaG9vay1rZXk="
+)
 
 from payledger_project.settings import *  # noqa: E402, F403
 

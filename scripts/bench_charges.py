@@ -32,6 +32,7 @@ def server_environment(database_url: str, log_level: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         "SECRET_KEY": "benchmark-only-secret-key",
+        "PAYLEDGER_WEBHOOK_SECRET_KEYS": "cGF5bGVkZ2VyLWJlbmNobWFyay1vbmx5LWtleS0zMmI=",
         # Plain HTTP on loopback, as behind the TLS-terminating proxy.
         "SECURE_SSL_REDIRECT": "false",
         "PAYLEDGER_CHARGE_RATE": "100000000/minute",

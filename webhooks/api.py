@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from payledger_project.pagination import StrictCursorPagination
 from payledger_project.schema import error_responses
 from sellers.permissions import IsSeller
+from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
 from webhooks.serializers import (
     WebhookDeliveryOutputSerializer,
@@ -34,8 +35,13 @@ class DeliveryPagination(StrictCursorPagination):
         request=WebhookEndpointInputSerializer,
         responses={
             201: WebhookEndpointCreatedSerializer,
-            **error_responses(400, 401, 403, 415),
+            **error_responses(400, 401, 403, 409, 415, conflicts=[DuplicateUrl, EndpointLimit]),
         },
+        description=(
+            "409 `duplicate_url`: the seller already has an endpoint for this URL;"
+            " `endpoint_id` names it. 409 `endpoint_limit`: the seller has `limit` endpoints"
+            " (PAYLEDGER_WEBHOOK_ENDPOINTS_MAX); delete one first."
+        ),
         examples=[
             OpenApiExample(
                 "register",

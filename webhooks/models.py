@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from payments.models import Event
 from sellers.models import Seller
+from webhooks.fields import EncryptedTextField
 
 
 class WebhookEndpoint(models.Model):
@@ -12,8 +13,9 @@ class WebhookEndpoint(models.Model):
     The endpoint row is also its delivery queue: ``last_event_id`` is the
     cursor (every earlier event of the seller was delivered or not wanted),
     and the retry state of the event at the head sits beside it. A worker
-    holds the row lock while it delivers, so one endpoint is served by one
-    worker at a time.
+    leases the row while it delivers by pushing ``next_attempt_at`` to the
+    lease's end, so one endpoint is served by one worker at a time (see
+    webhooks/services.py).
     """
 
     class Status(models.TextChoices):
@@ -23,8 +25,9 @@ class WebhookEndpoint(models.Model):
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
     event_types = models.JSONField(help_text="The event types delivered here.")
-    # HMAC key: kept in clear because signing needs it; shown to the seller once.
-    secret = models.CharField(max_length=80)
+    # HMAC key: encrypted in the database, plain here because signing needs it;
+    # shown to the seller once.
+    secret = EncryptedTextField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     last_event_id = models.BigIntegerField(default=0)
@@ -42,6 +45,8 @@ class WebhookEndpoint(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["active", "failing"]), name="webhookendpoint_status_valid"
             ),
+            # One URL once per seller: a copy would be sent every event again.
+            models.UniqueConstraint(fields=["seller", "url"], name="webhookendpoint_seller_url"),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,30 @@
 """Webhook endpoints and the delivery of events to them.
 
-Delivery is at least once and in event order per endpoint. The endpoint row
-is the queue: a worker claims one endpoint whose next event is due with
-``SELECT ... FOR UPDATE SKIP LOCKED``, posts the event while holding that row
-lock, and in the same transaction records the attempt and moves the cursor
-(or schedules the retry). So two workers never deliver to one endpoint at
-once, and a worker that dies mid-delivery rolls back: its event is delivered
-again by the next worker. On SQLite the IMMEDIATE transaction serialises
-workers instead.
+Delivery is at least once and in event order per endpoint, and no transaction
+or row lock is held while a receiver takes its time. The endpoint row is the
+queue, and a delivery is a lease on it:
+
+1. Claim, in one short transaction: lock one endpoint whose next event is due
+   with ``SELECT ... FOR UPDATE SKIP LOCKED``, move its cursor past the event
+   types it does not want, and push ``next_attempt_at`` to the lease's end (the
+   delivery's deadline plus ``LEASE_MARGIN``). Committed, the endpoint is no
+   longer due, so no other worker claims it until the lease runs out. The lease
+   needs no column of its own: its end is ``next_attempt_at``, so the due index
+   (status, next_attempt_at) passes over leased endpoints as over waiting
+   retries, and the end is also the lease's token (a claim made after a lease
+   ran out ends later).
+2. Post the event, outside any transaction.
+3. Record, in a second short transaction, with one conditional ``UPDATE``:
+   only while ``next_attempt_at`` still equals this lease's end is the lease
+   this worker's. Then the attempt is written and the cursor moves (or the
+   retry is scheduled). If the endpoint was deleted meanwhile, or the lease ran
+   out and another worker re-claimed it (its lease ends later), nothing is
+   recorded: that worker delivers the event again, and a late outcome cannot
+   move the cursor twice or back.
+
+A worker killed mid-post leaves the lease behind; when it ends, the next worker
+delivers the event again. A seller's delete never waits on a delivery. On
+SQLite the IMMEDIATE transactions serialise the claims instead of row locks.
 """
 
 import hashlib
@@ -29,6 +46,7 @@ from django.utils import timezone
 from payments.models import Event
 from payments.serializers import EventOutputSerializer
 from sellers.models import Seller
+from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.transport import DeliveryFailed, webhook_post
 from webhooks.url_safety import webhook_url_check
@@ -37,6 +55,9 @@ SIGNATURE_HEADER = "PayLedger-Signature"
 EVENT_ID_HEADER = "PayLedger-Event-Id"
 # Events looked at per claim when skipping the types an endpoint does not want.
 EVENT_SCAN = 100
+# A lease outlasts the delivery's deadline by this many seconds: time to record the
+# outcome, and room for the clocks of the workers' hosts to differ.
+LEASE_MARGIN = 5.0
 
 
 def webhook_secret_generate() -> str:
@@ -51,24 +72,67 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_endpoint_create(*, seller: Seller, url: str, event_types: list[str]) -> WebhookEndpoint:
-    """Register ``url`` for the seller's future events of ``event_types``."""
-    webhook_url_check(url)
+    """Register ``url`` for the seller's future events of ``event_types``; refuse a URL
+    the seller already registered (``DuplicateUrl``) and an endpoint past the seller's
+    limit (``EndpointLimit``)."""
+    webhook_url_check(url)  # resolves the host: before the transaction, not under the lock
     unknown = sorted(set(event_types) - set(Event.Type.values))
     if unknown or not event_types:
         raise ValidationError({"event_types": f"Choose from {', '.join(Event.Type.values)}."})
-    # Events already written are in the feed; the endpoint gets the ones after.
-    newest = Event.objects.filter(seller=seller).aggregate(newest=Max("id"))["newest"]
-    return WebhookEndpoint.objects.create(
-        seller=seller,
-        url=url,
-        event_types=sorted(set(event_types)),
-        secret=webhook_secret_generate(),
-        last_event_id=newest or 0,
-    )
+    with transaction.atomic():
+        # Under the seller's row lock registrations count and compare one at a
+        # time, so concurrent ones cannot pass the limit together.
+        Seller.objects.select_for_update().values_list("pk").get(pk=seller.pk)
+        endpoints = WebhookEndpoint.objects.filter(seller=seller)
+        duplicate = endpoints.filter(url=url).values_list("pk", flat=True).first()
+        if duplicate is not None:
+            raise DuplicateUrl(endpoint_id=duplicate)
+        limit = settings.PAYLEDGER_WEBHOOK_ENDPOINTS_MAX
+        if endpoints.count() >= limit:
+            raise EndpointLimit(limit=limit)
+        # Events already written are in the feed; the endpoint gets the ones after.
+        newest = Event.objects.filter(seller=seller).aggregate(newest=Max("id"))["newest"]
+        return WebhookEndpoint.objects.create(
+            seller=seller,
+            url=url,
+            event_types=sorted(set(event_types)),
+            secret=webhook_secret_generate(),
+            last_event_id=newest or 0,
+        )
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    endpoint.delete()
+    """Delete the endpoint and its delivery attempts.
+
+    Its row lock first: a worker recording an outcome right now (milliseconds; no
+    lock is held while a receiver answers) finishes before the attempts are
+    collected, or finds the endpoint gone and records nothing."""
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+        if locked is not None:
+            locked.delete()
+
+
+def webhook_secrets_rotate(*, batch_size: int = 500) -> int:
+    """Encrypt every endpoint's secret again with the newest key; return how many.
+
+    Batch by batch in id order, each in a short transaction of its own: a secret
+    never changes after registration, so reading and writing it back races with
+    nothing (a deleted endpoint is simply not updated)."""
+    rotated, after = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                WebhookEndpoint.objects.filter(pk__gt=after)
+                .order_by("pk")
+                .only("pk", "secret")[:batch_size]
+            )
+            if not batch:
+                return rotated
+            # Loaded with whichever key opens it, written with the newest.
+            WebhookEndpoint.objects.bulk_update(batch, ["secret"])
+        rotated += len(batch)
+        after = batch[-1].pk
 
 
 def webhook_retry_delay(failed_attempts: int) -> timedelta:
@@ -128,59 +192,84 @@ def _next_wanted_event(endpoint: WebhookEndpoint) -> Event | None:
     return None
 
 
-def _outcome_record(endpoint: WebhookEndpoint, event: Event, outcome: _Outcome) -> None:
-    now = timezone.now()
-    WebhookDelivery.objects.create(
-        endpoint=endpoint,
-        event=event,
-        attempt=endpoint.failed_attempts + 1,
-        delivered=outcome.delivered,
-        status_code=outcome.status_code,
-        error=outcome.error,
-        duration_ms=outcome.duration_ms,
-    )
-    if outcome.delivered:
-        endpoint.last_event_id = event.pk
-        endpoint.failed_attempts = 0
-        endpoint.retrying_since = None
-        endpoint.next_attempt_at = now
-        return
-    endpoint.failed_attempts += 1
-    endpoint.retrying_since = endpoint.retrying_since or now
-    retry_window = timedelta(seconds=settings.PAYLEDGER_WEBHOOK_RETRY_WINDOW)
-    if now - endpoint.retrying_since >= retry_window:
-        endpoint.status = WebhookEndpoint.Status.FAILING
-        endpoint.failing_since = now
-    else:
-        endpoint.next_attempt_at = now + webhook_retry_delay(endpoint.failed_attempts)
+def _delivery_claim() -> tuple[WebhookEndpoint, Event | None] | None:
+    """Lease one due endpoint with its next wanted event, in one short transaction.
 
-
-def webhook_deliver_next() -> bool:
-    """Deliver the next due event of one endpoint; False when nothing is due."""
+    The lease is ``next_attempt_at`` pushed to its end: no other worker finds the
+    endpoint due until then. None when nothing is due; no event when the types
+    scanned were all unwanted (the cursor moved past them, the endpoint stays due)."""
     pending = Event.objects.filter(
         seller_id=OuterRef("seller_id"), id__gt=OuterRef("last_event_id")
     )
+    now = timezone.now()
     with transaction.atomic():
         endpoint = (
             WebhookEndpoint.objects.select_for_update(skip_locked=True)
-            .filter(status=WebhookEndpoint.Status.ACTIVE, next_attempt_at__lte=timezone.now())
+            .filter(status=WebhookEndpoint.Status.ACTIVE, next_attempt_at__lte=now)
             .filter(Exists(pending))
             .order_by("next_attempt_at", "id")
             .first()
         )
         if endpoint is None:
-            return False
+            return None
         event = _next_wanted_event(endpoint)
         if event is not None:
-            _outcome_record(endpoint, event, _event_post(endpoint, event))
-        endpoint.save(
-            update_fields=[
-                "last_event_id",
-                "failed_attempts",
-                "retrying_since",
-                "next_attempt_at",
-                "status",
-                "failing_since",
-            ]
+            endpoint.next_attempt_at = now + timedelta(
+                seconds=settings.PAYLEDGER_WEBHOOK_TIMEOUT + LEASE_MARGIN
+            )
+        endpoint.save(update_fields=["last_event_id", "next_attempt_at"])
+    return endpoint, event
+
+
+def _outcome_record(endpoint: WebhookEndpoint, event: Event, outcome: _Outcome) -> None:
+    """Record the attempt and move the cursor or schedule the retry, in one short
+    transaction, if the lease is still this worker's: nobody re-claimed the endpoint
+    after the lease ran out (``next_attempt_at`` is still its end) and the seller did
+    not delete it. Otherwise record nothing; the event is, or was, delivered again."""
+    now = timezone.now()
+    attempt = endpoint.failed_attempts + 1
+    if outcome.delivered:
+        changes = {
+            "last_event_id": event.pk,
+            "failed_attempts": 0,
+            "retrying_since": None,
+            "next_attempt_at": now,
+        }
+    else:
+        retrying_since = endpoint.retrying_since or now
+        changes = {"failed_attempts": attempt, "retrying_since": retrying_since}
+        retry_window = timedelta(seconds=settings.PAYLEDGER_WEBHOOK_RETRY_WINDOW)
+        if now - retrying_since >= retry_window:
+            changes |= {
+                "status": WebhookEndpoint.Status.FAILING,
+                "failing_since": now,
+                "next_attempt_at": now,
+            }
+        else:
+            changes["next_attempt_at"] = now + webhook_retry_delay(attempt)
+    leased = WebhookEndpoint.objects.filter(
+        pk=endpoint.pk, next_attempt_at=endpoint.next_attempt_at
+    )
+    with transaction.atomic():
+        if not leased.update(**changes):
+            return
+        WebhookDelivery.objects.create(
+            endpoint_id=endpoint.pk,
+            event=event,
+            attempt=attempt,
+            delivered=outcome.delivered,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
         )
+
+
+def webhook_deliver_next() -> bool:
+    """Deliver the next due event of one endpoint; False when nothing is due."""
+    claimed = _delivery_claim()
+    if claimed is None:
+        return False
+    endpoint, event = claimed
+    if event is not None:
+        _outcome_record(endpoint, event, _event_post(endpoint, event))
     return True

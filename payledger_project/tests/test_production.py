@@ -102,12 +102,14 @@ def database_url_of_the_tests() -> str:
 
 
 def production_environment(**variables: str) -> dict[str, str]:
-    """What an operator sets: a secret, the hosts, the database. DEBUG stays unset."""
+    """What an operator sets: the secrets, the hosts, the database. DEBUG stays unset."""
     return {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
         "SECRET_KEY": get_random_secret_key(),
+        # The test's own keys: the server reads the secrets the test wrote.
+        "PAYLEDGER_WEBHOOK_SECRET_KEYS": ",".join(settings.PAYLEDGER_WEBHOOK_SECRET_KEYS),
         "ALLOWED_HOSTS": f"{HOST},127.0.0.1,localhost",
         "DATABASE_URL": database_url_of_the_tests(),
         # No HOST: gunicorn.conf.py listens on loopback unless told otherwise.

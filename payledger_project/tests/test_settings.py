@@ -5,6 +5,7 @@ import subprocess
 import sys
 from unittest import skipUnless
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
@@ -40,6 +41,7 @@ class ProductionSettingsTests(SimpleTestCase):
             "PATH": os.environ["PATH"],
             "DEBUG": "false",
             "SECRET_KEY": get_random_secret_key(),
+            "PAYLEDGER_WEBHOOK_SECRET_KEYS": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "pay.example.com",
         }
         result = subprocess.run(
@@ -56,6 +58,21 @@ class ProductionSettingsTests(SimpleTestCase):
         result = start_django(DEBUG="false", SECRET_KEY="a-real-secret")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("started", result.stdout)
+
+    def test_production_refuses_to_start_without_webhook_secret_keys(self):
+        result = start_django(DEBUG="false", SECRET_KEY="s" * 50, PAYLEDGER_WEBHOOK_SECRET_KEYS="")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("PAYLEDGER_WEBHOOK_SECRET_KEYS must be set", result.stderr)
+
+    def test_a_webhook_secret_key_that_is_not_a_fernet_key_is_refused(self):
+        result = start_django(
+            DEBUG="false",
+            SECRET_KEY="s" * 50,
+            PAYLEDGER_WEBHOOK_SECRET_KEYS=f"{Fernet.generate_key().decode()},not-a-key",
+        )
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("PAYLEDGER_WEBHOOK_SECRET_KEYS", result.stderr)
+        self.assertIn("Fernet key", result.stderr)
 
 
 def production_settings(*names: str, **environment: str) -> dict:
@@ -101,6 +118,29 @@ class SecuritySettingsTests(SimpleTestCase):
             values["CSRF_TRUSTED_ORIGINS"],
             ["https://pay.example.com", "https://*.example.org", "https://ops.example.net"],
         )
+
+
+class WebhookSecretKeySettingsTests(SimpleTestCase):
+    def test_the_keys_are_read_newest_first(self):
+        newest, older = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+        values = production_settings(
+            "PAYLEDGER_WEBHOOK_SECRET_KEYS", PAYLEDGER_WEBHOOK_SECRET_KEYS=f"{newest}, {older}"
+        )
+        self.assertEqual(values["PAYLEDGER_WEBHOOK_SECRET_KEYS"], [newest, older])
+
+    def test_debug_without_keys_derives_one_from_the_secret_key(self):
+        def derived(secret_key: str) -> list[str]:
+            return production_settings(
+                "PAYLEDGER_WEBHOOK_SECRET_KEYS",
+                DEBUG="true",
+                SECRET_KEY=secret_key,
+                PAYLEDGER_WEBHOOK_SECRET_KEYS="",
+            )["PAYLEDGER_WEBHOOK_SECRET_KEYS"]
+
+        [key] = derived("a" * 50)
+        Fernet(key)  # a valid key
+        self.assertEqual(derived("a" * 50), [key])
+        self.assertNotEqual(derived("b" * 50), [key])
 
 
 class ProxySettingsTests(SimpleTestCase):

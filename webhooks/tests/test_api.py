@@ -1,4 +1,5 @@
 from django.contrib.auth.models import Permission
+from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.urls import reverse
 from rest_framework import status
@@ -79,6 +80,47 @@ class WebhookEndpointApiTests(ErrorShapeAssertions, APITestCase):
         response = self.client.delete(reverse("webhook-endpoint-detail", args=[endpoint.pk]))
         self.assertErrorResponse(response, status.HTTP_404_NOT_FOUND, "not_found")
         self.assertTrue(WebhookEndpoint.objects.exists())
+
+    def test_a_second_endpoint_for_the_same_url_is_refused_naming_the_first(self):
+        first = self.register().json()["id"]
+        again = self.register(types=["credit_request.approved"])
+        body = self.assertErrorResponse(again, status.HTTP_409_CONFLICT, "duplicate_url")
+        self.assertEqual(body["endpoint_id"], first)
+        self.assertEqual(WebhookEndpoint.objects.count(), 1)
+
+    def test_another_seller_may_register_the_same_url(self):
+        self.register()
+        with resolving_to("93.184.215.14"):
+            response = client_for(seller_make().user).post(
+                self.url,
+                {"url": "https://shop.example.com/hooks", "event_types": ["phone_charge.created"]},
+                format="json",
+            )
+        self.assertEqual(response.status_code, status.HTTP_201_CREATED, response.content)
+
+    @override_settings(PAYLEDGER_WEBHOOK_ENDPOINTS_MAX=2)
+    def test_a_seller_at_the_endpoint_limit_is_refused(self):
+        for n in range(2):
+            self.assertEqual(self.register(f"https://shop.example.com/{n}").status_code, 201)
+        response = self.register("https://shop.example.com/2")
+        body = self.assertErrorResponse(response, status.HTTP_409_CONFLICT, "endpoint_limit")
+        self.assertEqual(body["limit"], 2)
+        self.assertEqual(WebhookEndpoint.objects.count(), 2)
+
+    @override_settings(PAYLEDGER_WEBHOOK_ENDPOINTS_MAX=2)
+    def test_a_deleted_endpoint_frees_its_place_under_the_limit(self):
+        first = self.register("https://shop.example.com/0").json()["id"]
+        self.register("https://shop.example.com/1")
+        self.client.delete(reverse("webhook-endpoint-detail", args=[first]))
+        self.assertEqual(self.register("https://shop.example.com/2").status_code, 201)
+
+    def test_the_database_refuses_a_second_endpoint_for_the_same_url(self):
+        self.register()
+        endpoint = WebhookEndpoint.objects.get()
+        with self.assertRaises(IntegrityError), transaction.atomic():
+            WebhookEndpoint.objects.create(
+                seller=self.seller, url=endpoint.url, event_types=endpoint.event_types
+            )
 
     def test_an_unknown_event_type_is_refused(self):
         response = self.register(types=["charge.made"])

@@ -1,19 +1,28 @@
 """One worker step at a time (``webhook_deliver_next``) against a local receiver."""
 
 import json
+import threading
+import time
 from datetime import timedelta
 from io import StringIO
 from unittest import mock
 
 from django.core.management import call_command
+from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from payments.services import credit_request_create, phone_charge_create
 from sellers.tests.factories import client_for, seller_make
+from webhooks import services
 from webhooks.models import WebhookDelivery, WebhookEndpoint
-from webhooks.services import webhook_deliver_next, webhook_endpoint_create, webhook_retry_delay
+from webhooks.services import (
+    webhook_deliver_next,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_retry_delay,
+)
 from webhooks.tests.receiver import HANG, Receiver
 
 PHONE = "+14155550123"
@@ -125,6 +134,136 @@ class DeliveryTests(TestCase):
         delivery = WebhookDelivery.objects.get()
         self.assertFalse(delivery.delivered)
         self.assertTrue(delivery.error.startswith("refused"))
+
+
+def while_posting(during):
+    """Patch the worker's post: run ``during(endpoint, event)`` while it waits for the
+    receiver, then answer as a receiver would have (delivered, 200)."""
+
+    def post(endpoint, event):
+        during(endpoint, event)
+        return services._Outcome(True, 200, None, 5)
+
+    return mock.patch("webhooks.services._event_post", side_effect=post)
+
+
+class LeaseTests(TestCase):
+    """A worker leases an endpoint for one delivery instead of holding it locked."""
+
+    def setUp(self):
+        self.receiver = Receiver(lambda event_id, nth: 200)
+        self.addCleanup(self.receiver.stop)
+        self.seller = seller_make(balance=1_000)
+        self.endpoint = webhook_endpoint_create(
+            seller=self.seller, url=self.receiver.url("hooks"), event_types=["phone_charge.created"]
+        )
+        self.receiver.secrets["hooks"] = self.endpoint.secret
+
+    def charge(self) -> int:
+        phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=1)
+        return WebhookEndpoint.objects.get().seller.events.latest("id").pk
+
+    def test_a_leased_endpoint_is_not_claimed_again_while_its_lease_runs(self):
+        self.charge()
+        claimed_meanwhile = []
+        with while_posting(
+            lambda endpoint, event: claimed_meanwhile.append(webhook_deliver_next())
+        ):
+            self.assertTrue(webhook_deliver_next())
+        self.assertEqual(claimed_meanwhile, [False])
+
+    def test_a_late_outcome_after_the_lease_was_reclaimed_changes_nothing(self):
+        first, second = self.charge(), self.charge()
+
+        def lease_runs_out_and_another_worker_delivers_both(endpoint, event):
+            later = timezone.now() + timedelta(hours=1)
+            with (
+                mock.patch("django.utils.timezone.now", return_value=later),
+                mock.patch("webhooks.services._event_post", real_event_post),
+            ):
+                self.assertTrue(webhook_deliver_next())
+                self.assertTrue(webhook_deliver_next())
+
+        real_event_post = services._event_post
+        with while_posting(lease_runs_out_and_another_worker_delivers_both):
+            self.assertTrue(webhook_deliver_next())
+        self.endpoint.refresh_from_db()
+        self.assertEqual(self.endpoint.last_event_id, second)
+        self.assertEqual(
+            list(WebhookDelivery.objects.order_by("id").values_list("event_id", "attempt")),
+            [(first, 1), (second, 1)],
+        )
+        self.assertEqual(self.receiver.arrivals, [("hooks", first), ("hooks", second)])
+
+    def test_an_endpoint_deleted_during_its_delivery_records_nothing(self):
+        self.charge()
+        with while_posting(lambda endpoint, event: webhook_endpoint_delete(endpoint=endpoint)):
+            self.assertTrue(webhook_deliver_next())
+        self.assertFalse(WebhookEndpoint.objects.exists())
+        self.assertFalse(WebhookDelivery.objects.exists())
+
+    def test_after_the_outcome_the_endpoint_is_due_for_its_next_event(self):
+        self.charge()
+        second = self.charge()
+        with while_posting(lambda endpoint, event: None):
+            webhook_deliver_next()
+            self.assertTrue(webhook_deliver_next())
+        self.endpoint.refresh_from_db()
+        self.assertEqual(self.endpoint.last_event_id, second)
+
+
+class NoTransactionAcrossThePostTests(TransactionTestCase):
+    # Not in a TestCase transaction: whether the post runs inside one is the question.
+    def test_the_post_runs_outside_any_transaction(self):
+        seller = seller_make(balance=10)
+        webhook_endpoint_create(
+            seller=seller, url="http://127.0.0.1:8400/hooks", event_types=["phone_charge.created"]
+        )
+        phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=1)
+        in_transaction = []
+        with while_posting(
+            lambda endpoint, event: in_transaction.append(connection.in_atomic_block)
+        ):
+            self.assertTrue(webhook_deliver_next())
+        self.assertEqual(in_transaction, [False])
+        self.assertEqual(WebhookDelivery.objects.get().delivered, True)
+
+
+class DeleteWhileRecordingTests(TransactionTestCase):
+    # Real transactions: the delete runs while a worker's outcome transaction is open.
+    def test_a_delete_racing_the_record_of_an_outcome_removes_the_endpoint_and_its_attempt(
+        self,
+    ):
+        seller = seller_make(balance=10)
+        endpoint = webhook_endpoint_create(
+            seller=seller, url="http://127.0.0.1:8400/hooks", event_types=["phone_charge.created"]
+        )
+        phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=1)
+        recording = threading.Event()
+        create_attempt = WebhookDelivery.objects.create
+
+        def create_slowly(**fields):
+            recording.set()
+            time.sleep(0.5)  # the delete, meanwhile, reaches the endpoint's row
+            return create_attempt(**fields)
+
+        def worker():
+            try:
+                webhook_deliver_next()
+            finally:
+                connection.close()
+
+        with (
+            while_posting(lambda endpoint, event: None),
+            mock.patch.object(WebhookDelivery.objects, "create", side_effect=create_slowly),
+        ):
+            delivering = threading.Thread(target=worker)
+            delivering.start()
+            self.assertTrue(recording.wait(10))
+            webhook_endpoint_delete(endpoint=endpoint)
+            delivering.join()
+        self.assertFalse(WebhookEndpoint.objects.exists())
+        self.assertFalse(WebhookDelivery.objects.exists())
 
 
 class DeliverWebhooksCommandTests(TransactionTestCase):
