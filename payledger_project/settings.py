@@ -138,17 +138,6 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "payledger_project.wsgi.application"
 
-# SQLite is the zero-setup default. IMMEDIATE transactions take the write lock
-# at BEGIN, so concurrent writers queue on the busy timeout instead of failing
-# with "database is locked" when a reader tries to upgrade; WAL lets readers
-# proceed while one writer works. synchronous=FULL syncs the WAL at every
-# commit: a charge acknowledged with 201 survives a power loss.
-SQLITE_OPTIONS = {
-    "transaction_mode": "IMMEDIATE",
-    "timeout": 30,
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-}
-
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
@@ -198,12 +187,6 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["ENGINE"] = POSTGRESQL_ENGINE
     DATABASES["replica"]["OPTIONS"] = {"options": REQUEST_TIMEOUTS}
 DATABASE_ROUTERS = ["payledger_project.db_routing.PrimaryReplicaRouter"]
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
-    # A file, not Django's shared-cache in-memory database: shared cache uses
-    # table locks that ignore the busy timeout, which breaks threaded tests.
-    sqlite_path = Path(DATABASES["default"]["NAME"])
-    DATABASES["default"]["TEST"] = {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))}
 
 # The cache holds the throttle counters. Without REDIS_URL it is each process's
 # memory, fine for one process; behind several gunicorn workers or hosts the

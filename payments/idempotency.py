@@ -2,9 +2,9 @@
 
 The key row is inserted in the same transaction as the work it guards. Two
 requests with one key meet at the unique index: the second waits for the
-first to commit (PostgreSQL) or for the write lock (SQLite), then finds the
-row and replays its answer. Refusals by the domain (e.g. insufficient
-balance) are stored and replayed too; invalid input is not, as nothing ran.
+first to commit, then finds the row and replays its answer. Refusals by the
+domain (e.g. insufficient balance) are stored and replayed too; invalid input
+is not, as nothing ran.
 """
 
 import functools

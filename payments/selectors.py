@@ -137,18 +137,16 @@ def _total(queryset: QuerySet, group_by: str, expression) -> Coalesce:
 def _one_snapshot() -> Iterator[None]:
     """Run the enclosed reads against one moment of the database.
 
-    PostgreSQL: one read-only REPEATABLE READ transaction, so a movement that
-    commits between two queries is seen by all of them or by none. SQLite: the
-    IMMEDIATE transaction holds writers off until the reads are done. Inside a
-    caller's transaction, that transaction's view is used as it is.
+    One read-only REPEATABLE READ transaction, so a movement that commits
+    between two queries is seen by all of them or by none. Inside a caller's
+    transaction, that transaction's view is used as it is.
     """
     if connection.in_atomic_block:
         yield
         return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
 
 

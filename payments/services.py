@@ -3,10 +3,12 @@
 Each function runs in one database transaction: it locks the rows it changes
 (always credit request before seller before phone account, so no two services
 wait on each other in a cycle), checks the rule under the lock, moves the
-money and writes the journal row. A seller's balance moves in one conditional
+money and writes the journal row. A seller's balance moves in one
 ``UPDATE ... RETURNING`` that takes the row lock, checks and changes the
-balance at once, so the lock is held for as few round trips as possible. On
-SQLite the IMMEDIATE transaction mode serialises writers instead.
+balance at once, so the lock is held for as few round trips as possible; a
+charge does all of its work in that one statement. Those statements, in
+PostgreSQL's own SQL, are gathered in one section below ("The ledger's SQL"),
+behind plain function names the services call.
 """
 
 import contextlib
@@ -41,11 +43,7 @@ from payments.models import (
     PhoneChargeReversal,
     Transaction,
 )
-from payments.serializers import (
-    CreditRequestOutputSerializer,
-    PhoneChargeDetailSerializer,
-    phone_charge_output,
-)
+from payments.serializers import CreditRequestOutputSerializer, PhoneChargeDetailSerializer
 from sellers.models import Seller
 
 logger = logging.getLogger(__name__)
@@ -85,40 +83,137 @@ def _phone_number_e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _seller_balance_add(seller_id: int, delta: int) -> tuple[int, datetime] | None:
-    """Add ``delta`` (negative for a debit) to the seller's balance, taking its
-    row lock; return the new balance and the movement's date, or None if the
-    seller would go negative.
+# The ledger's SQL: the statements that move a balance, in PostgreSQL's own
+# dialect (RETURNING, clock_timestamp(), rows modified inside WITH). Nothing
+# else in the project writes a balance (see payments/tests/test_balance_writes.py).
+
+
+def _seller_balance_credit(seller_id: int, amount: int) -> tuple[int, datetime]:
+    """Add ``amount`` to the seller's balance, taking its row lock; return the new
+    balance and the movement's date.
 
     The date is read under the lock from the database's clock, as the
     one-statement charge reads it, so the seller's journal dates follow its
-    balance_after chain whatever the application hosts' clocks say (SQLite's
-    clock is this host's, and it lets one writer in at a time)."""
-    on_postgresql = connection.vendor == "postgresql"
-    clock_column = ", clock_timestamp()" if on_postgresql else ""
+    balance_after chain whatever the application hosts' clocks say."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Seller._meta.db_table} SET balance = balance + %s"
-            f" WHERE id = %s AND balance + %s >= 0 RETURNING balance{clock_column}",
-            [delta, seller_id, delta],
+            " WHERE id = %s RETURNING balance, clock_timestamp()",
+            [amount, seller_id],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return row[0], (row[1] if on_postgresql else timezone.now())
+        return cursor.fetchone()
 
 
-def _phone_balance_add(phone_number: str, amount: int) -> None:
-    """Credit the phone, creating its account on its first charge. One upsert:
-    two first charges to one number cannot race to create it."""
-    table = PhoneAccount._meta.db_table
+def _phone_balance_take(phone_number: str, amount: int) -> bool:
+    """Take ``amount`` back from the phone under its row lock; False (and nothing
+    taken) if the phone no longer holds that much."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (phone_number, balance, created_at) VALUES (%s, %s, %s)"
-            " ON CONFLICT (phone_number)"
-            f" DO UPDATE SET balance = {table}.balance + excluded.balance",
-            [phone_number, amount, connection.ops.adapt_datetimefield_value(timezone.now())],
+            f"UPDATE {PhoneAccount._meta.db_table} SET balance = balance - %s"
+            " WHERE phone_number = %s AND balance >= %s",
+            [amount, phone_number, amount],
         )
+        return cursor.rowcount == 1
+
+
+# A charge moves its money and writes its event in one statement, prepared once
+# per connection (payledger_project/postgresql/prepared.py), so the seller's row
+# lock is held for that statement and the commit alone. The event's payload is
+# the charge as PhoneChargeOutputSerializer shows it, built by json_build_object
+# (a test holds the two equal). The charge is dated once it holds the lock
+# (clock_timestamp() in the debit's RETURNING), not when the statement began: a
+# charge that waited for the lock must not be dated before the one that went
+# first, or the journal's dates would disagree with its balance_after chain (and
+# a balance "at an instant" would be a state that never was). The date's text is
+# DRF's: microseconds only when there are any, "Z".
+CHARGE_IN_ONE_STATEMENT = PreparedStatement(
+    "payledger_charge",
+    """
+WITH debited AS (
+    UPDATE sellers_seller SET balance = balance - %(amount)s
+    WHERE id = %(seller_id)s AND balance >= %(amount)s
+    RETURNING id, balance, clock_timestamp() AS now
+), phone AS (
+    INSERT INTO payments_phoneaccount (phone_number, balance, created_at)
+    SELECT %(phone_number)s, %(amount)s, debited.now FROM debited
+    ON CONFLICT (phone_number)
+    DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance
+    RETURNING phone_number
+), charge AS (
+    INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at, reference)
+    SELECT debited.id, phone.phone_number, %(amount)s, debited.now, %(reference)s
+    FROM debited, phone
+    RETURNING id
+), journal_row AS (
+    INSERT INTO payments_transaction
+        (seller_id, kind, amount, balance_after, created_at, phone_charge_id)
+    SELECT debited.id, %(kind)s, %(amount)s, debited.balance, debited.now, charge.id
+    FROM debited, charge
+    RETURNING id
+), event AS (
+    INSERT INTO payments_event (type, seller_id, created_at, payload)
+    SELECT %(event_type)s, debited.id, debited.now, json_build_object(
+        'id', charge.id,
+        'seller', debited.id,
+        'phone_number', phone.phone_number,
+        'amount', %(amount)s::bigint,
+        'created_at', to_char(debited.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+            || CASE WHEN date_part('microseconds', debited.now)::bigint %% 1000000 = 0
+                    THEN '' ELSE to_char(debited.now AT TIME ZONE 'UTC', '.US') END
+            || 'Z',
+        'reference', %(reference)s::text,
+        'transaction_id', journal_row.id,
+        'balance', debited.balance
+    )::jsonb
+    FROM debited, phone, charge, journal_row
+)
+SELECT charge.id, journal_row.id, debited.balance, debited.now
+FROM debited, charge, journal_row
+""",
+)
+
+
+def _charge_move(
+    *, seller_id: int, phone_number: str, amount: int, reference: str | None
+) -> PhoneCharge | None:
+    """Debit the seller under its row lock if it holds ``amount``, credit the phone
+    (opening its account on its first charge), and write the charge, its journal
+    row and its event; return the charge with its ``transaction``. None, and
+    nothing written, if the seller does not hold ``amount`` (or does not exist)."""
+    with connection.cursor() as cursor:
+        CHARGE_IN_ONE_STATEMENT.execute(
+            cursor,
+            {
+                "seller_id": seller_id,
+                "phone_number": phone_number,
+                "amount": amount,
+                "kind": Transaction.Kind.CHARGE,
+                "reference": reference,
+                "event_type": Event.Type.PHONE_CHARGE_CREATED,
+            },
+        )
+        moved = cursor.fetchone()
+    if moved is None:
+        return None
+    charge_id, transaction_id, balance_after, now = moved
+    charge = PhoneCharge(
+        id=charge_id,
+        seller_id=seller_id,
+        phone_account_id=phone_number,
+        amount=amount,
+        created_at=now,
+        reference=reference,
+    )
+    charge.transaction = Transaction(
+        id=transaction_id,
+        seller_id=seller_id,
+        kind=Transaction.Kind.CHARGE,
+        amount=amount,
+        balance_after=balance_after,
+        created_at=now,
+        phone_charge=charge,
+    )
+    return charge
 
 
 def _seller_lock(seller_id: int) -> int:
@@ -208,8 +303,7 @@ def credit_request_approve(
     _actor_staff_check(decided_by)
     credit_request = _credit_request_lock_pending(credit_request_id, actor=decided_by)
     seller_id = credit_request.seller_id
-    # A credit cannot take the balance below zero: this is never None.
-    balance_after, moved_at = _seller_balance_add(seller_id, credit_request.amount)
+    balance_after, moved_at = _seller_balance_credit(seller_id, credit_request.amount)
     _credit_request_decide(
         credit_request,
         status=CreditRequest.Status.APPROVED,
@@ -283,135 +377,6 @@ def credit_request_reject(
     return credit_request
 
 
-# On PostgreSQL a charge moves its money and writes its event in one
-# statement, so the seller's row lock is held for that statement and the commit
-# alone. The event's payload is the charge as PhoneChargeOutputSerializer shows
-# it, built by json_build_object (a test holds the two equal). The charge is
-# dated once it holds the lock (clock_timestamp() in the debit's RETURNING), not
-# when the statement began: a charge that waited for the lock must not be dated
-# before the one that went first, or the journal's dates would disagree with its
-# balance_after chain (and a balance "at an instant" would be a state that never
-# was). The date's text is DRF's: microseconds only when there are any, "Z". SQLite cannot
-# modify rows inside a WITH clause (and lets one writer in at a time anyway),
-# so it takes the same steps one statement at a time.
-CHARGE_IN_ONE_STATEMENT = PreparedStatement(
-    "payledger_charge",
-    """
-WITH debited AS (
-    UPDATE sellers_seller SET balance = balance - %(amount)s
-    WHERE id = %(seller_id)s AND balance >= %(amount)s
-    RETURNING id, balance, clock_timestamp() AS now
-), phone AS (
-    INSERT INTO payments_phoneaccount (phone_number, balance, created_at)
-    SELECT %(phone_number)s, %(amount)s, debited.now FROM debited
-    ON CONFLICT (phone_number)
-    DO UPDATE SET balance = payments_phoneaccount.balance + excluded.balance
-    RETURNING phone_number
-), charge AS (
-    INSERT INTO payments_phonecharge (seller_id, phone_number, amount, created_at, reference)
-    SELECT debited.id, phone.phone_number, %(amount)s, debited.now, %(reference)s
-    FROM debited, phone
-    RETURNING id
-), journal_row AS (
-    INSERT INTO payments_transaction
-        (seller_id, kind, amount, balance_after, created_at, phone_charge_id)
-    SELECT debited.id, %(kind)s, %(amount)s, debited.balance, debited.now, charge.id
-    FROM debited, charge
-    RETURNING id
-), event AS (
-    INSERT INTO payments_event (type, seller_id, created_at, payload)
-    SELECT %(event_type)s, debited.id, debited.now, json_build_object(
-        'id', charge.id,
-        'seller', debited.id,
-        'phone_number', phone.phone_number,
-        'amount', %(amount)s::bigint,
-        'created_at', to_char(debited.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-            || CASE WHEN date_part('microseconds', debited.now)::bigint %% 1000000 = 0
-                    THEN '' ELSE to_char(debited.now AT TIME ZONE 'UTC', '.US') END
-            || 'Z',
-        'reference', %(reference)s::text,
-        'transaction_id', journal_row.id,
-        'balance', debited.balance
-    )::jsonb
-    FROM debited, phone, charge, journal_row
-)
-SELECT charge.id, journal_row.id, debited.balance, debited.now
-FROM debited, charge, journal_row
-""",
-)
-
-
-def _charge_move_in_one_statement(
-    *, seller_id: int, phone_number: str, amount: int, reference: str | None
-) -> PhoneCharge | None:
-    with connection.cursor() as cursor:
-        CHARGE_IN_ONE_STATEMENT.execute(
-            cursor,
-            {
-                "seller_id": seller_id,
-                "phone_number": phone_number,
-                "amount": amount,
-                "kind": Transaction.Kind.CHARGE,
-                "reference": reference,
-                "event_type": Event.Type.PHONE_CHARGE_CREATED,
-            },
-        )
-        moved = cursor.fetchone()
-    if moved is None:
-        return None
-    charge_id, transaction_id, balance_after, now = moved
-    charge = PhoneCharge(
-        id=charge_id,
-        seller_id=seller_id,
-        phone_account_id=phone_number,
-        amount=amount,
-        created_at=now,
-        reference=reference,
-    )
-    charge.transaction = Transaction(
-        id=transaction_id,
-        seller_id=seller_id,
-        kind=Transaction.Kind.CHARGE,
-        amount=amount,
-        balance_after=balance_after,
-        created_at=now,
-        phone_charge=charge,
-    )
-    return charge
-
-
-def _charge_move_step_by_step(
-    *, seller_id: int, phone_number: str, amount: int, reference: str | None
-) -> PhoneCharge | None:
-    debited = _seller_balance_add(seller_id, -amount)
-    if debited is None:
-        return None
-    balance_after, moved_at = debited
-    _phone_balance_add(phone_number, amount)
-    charge = PhoneCharge.objects.create(
-        seller_id=seller_id,
-        phone_account_id=phone_number,
-        amount=amount,
-        created_at=moved_at,
-        reference=reference,
-    )
-    charge.transaction = Transaction.objects.create(
-        seller_id=seller_id,
-        kind=Transaction.Kind.CHARGE,
-        amount=amount,
-        balance_after=balance_after,
-        created_at=moved_at,
-        phone_charge=charge,
-    )
-    Event.objects.create(
-        type=Event.Type.PHONE_CHARGE_CREATED,
-        seller_id=seller_id,
-        created_at=charge.created_at,
-        payload=phone_charge_output.to_representation(charge),
-    )
-    return charge
-
-
 def _charge_with_reference(seller_id: int, reference: str | None) -> int | None:
     if reference is None:
         return None
@@ -422,17 +387,17 @@ def _charge_with_reference(seller_id: int, reference: str | None) -> int | None:
     )
 
 
-def _charge_transaction(one_statement: bool) -> contextlib.AbstractContextManager:
+def _charge_transaction() -> contextlib.AbstractContextManager:
     """The transaction a charge's movement runs in.
 
-    Outside any transaction, the one-statement charge is left to autocommit: it
+    Outside any transaction, the charge's one statement is left to autocommit: it
     is then its own transaction, and PostgreSQL commits it before answering, so
     the seller's row lock is released without waiting for this process to send
     COMMIT (a second round trip, taken only once the process gets a CPU again).
     Inside one (an Idempotency-Key's), a savepoint keeps a refused reference
     from aborting it.
     """
-    if one_statement and not connection.in_atomic_block:
+    if not connection.in_atomic_block:
         return contextlib.nullcontext()
     return transaction.atomic()
 
@@ -447,11 +412,9 @@ def phone_charge_create(
     existing = _charge_with_reference(seller_id, reference)
     if existing is not None:
         raise DuplicateReference(charge_id=existing)
-    one_statement = connection.vendor == "postgresql"
-    move = _charge_move_in_one_statement if one_statement else _charge_move_step_by_step
     try:
-        with _charge_transaction(one_statement):
-            charge = move(
+        with _charge_transaction():
+            charge = _charge_move(
                 seller_id=seller_id, phone_number=phone_number, amount=amount, reference=reference
             )
             if charge is None:
@@ -479,18 +442,6 @@ def phone_charge_create(
         )
     )
     return charge
-
-
-def _phone_balance_take(phone_number: str, amount: int) -> bool:
-    """Take ``amount`` back from the phone under its row lock; False (and nothing
-    taken) if the phone no longer holds that much."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {PhoneAccount._meta.db_table} SET balance = balance - %s"
-            " WHERE phone_number = %s AND balance >= %s",
-            [amount, phone_number, amount],
-        )
-        return cursor.rowcount == 1
 
 
 def _reason_validate(reason: str | None, *, max_length: int) -> None:
@@ -530,8 +481,7 @@ def phone_charge_reverse(
     _reason_validate(reason, max_length=REVERSAL_REASON_MAX_LENGTH)
     charge = PhoneCharge.objects.annotate(seller_user_id=F("seller__user_id")).get(pk=charge_id)
     _actor_not_owner_check(reversed_by, charge.seller_user_id)
-    # Giving money back cannot take the balance below zero: this is never None.
-    balance_after, moved_at = _seller_balance_add(charge.seller_id, charge.amount)
+    balance_after, moved_at = _seller_balance_credit(charge.seller_id, charge.amount)
     if PhoneChargeReversal.objects.filter(charge_id=charge.pk).exists():
         raise AlreadyReversed()
     if not _phone_balance_take(charge.phone_account_id, charge.amount):

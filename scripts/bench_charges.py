@@ -1,13 +1,13 @@
 """Charges per second over real HTTP, and proof that the books still balance.
 
-Starts gunicorn on 127.0.0.1 against DATABASE_URL (default: a scratch SQLite
-file), registers sellers with credit, fires --charges phone charges from
+Starts gunicorn on 127.0.0.1 against DATABASE_URL (a scratch PostgreSQL
+database), registers sellers with credit, fires --charges phone charges from
 --clients threads, then prints throughput, latency percentiles and the
 verify_ledger verdict. Every request goes to this machine's loopback only.
 
-    .venv/bin/python scripts/bench_charges.py --charges 5000 --clients 16
+    createdb -h 127.0.0.1 -U postgres payledger_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/payledger_bench \\
-        .venv/bin/python scripts/bench_charges.py
+        .venv/bin/python scripts/bench_charges.py --charges 5000 --clients 16
 """
 
 import argparse
@@ -66,8 +66,10 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING", help="PAYLEDGER_LOG_LEVEL of the server")
     options = parser.parse_args()
 
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (see this script's help).")
     scratch = tempfile.mkdtemp(prefix="payledger-bench-")
-    database_url = os.environ.get("DATABASE_URL", f"sqlite:///{scratch}/bench.sqlite3")
     env = server_environment(database_url, options.log_level)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
@@ -132,8 +134,7 @@ def main() -> None:
         [sys.executable, str(ROOT / "manage.py"), "verify_ledger"],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
-    vendor = database_url.split(":", 1)[0]
-    print(f"database            {vendor}")
+    print(f"database            {database_url.rsplit('@', 1)[-1]}")
     print(f"server              gunicorn {options.workers} workers x {options.threads} threads")
     print(
         f"load                {options.charges} charges from {options.clients} client threads,"

@@ -25,15 +25,6 @@ TOKEN_LOOKUP = PreparedStatement(
     f" LEFT JOIN {Seller._meta.db_table} s ON s.user_id = u.id"
     " WHERE k.digest = %(digest)s",
 )
-EXPIRES_AT = ApiKey._meta.get_field("expires_at").get_col("k")
-
-
-def _as_the_orm_reads(column, value):
-    """A column's value converted as a queryset would (SQLite's driver hands back
-    a naive datetime, PostgreSQL's an aware one)."""
-    for converter in connection.ops.get_db_converters(column):
-        value = converter(value, column, connection)
-    return value
 
 
 class SellerTokenAuthentication(TokenAuthentication):
@@ -56,10 +47,8 @@ class SellerTokenAuthentication(TokenAuthentication):
             if values[0] is not None:  # no seller: the LEFT JOIN gave NULLs
                 instances[model] = model.from_db(connection.alias, FIELDS[model], values)
         api_key, user, seller = instances[ApiKey], instances[User], instances.get(Seller)
-        if api_key.expires_at is not None:
-            api_key.expires_at = _as_the_orm_reads(EXPIRES_AT, api_key.expires_at)
-            if api_key.expires_at <= timezone.now():
-                raise exceptions.AuthenticationFailed("Token has expired.")
+        if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed("Token has expired.")
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         # Related lookups answer from these caches; user.seller raises

@@ -23,8 +23,7 @@ queue, and a delivery is a lease on it:
    move the cursor twice or back.
 
 A worker killed mid-post leaves the lease behind; when it ends, the next worker
-delivers the event again. A seller's delete never waits on a delivery. On
-SQLite the IMMEDIATE transactions serialise the claims instead of row locks.
+delivers the event again. A seller's delete never waits on a delivery.
 """
 
 import hashlib

@@ -7,7 +7,7 @@ charge as text). On a backend that prepares statements, the first use on a
 connection outside a transaction sends ``PREPARE`` (on the raw connection, like
 the connection's other set-up, so outside the query log) and every use after
 that sends ``EXECUTE`` with the parameters. Elsewhere the statement is sent as
-written: on SQLite; behind a transaction pooler, where each transaction may run
+written: behind a transaction pooler, where each transaction may run
 in another session; when connections close after each request
 (``CONN_MAX_AGE=0``), where preparing would cost a round trip and save nothing.
 
@@ -67,7 +67,7 @@ class PreparedStatement:
     def execute(self, cursor, params: dict) -> None:
         """Run it on ``cursor`` (Django's), preparing it first where that pays."""
         db = cursor.db
-        if not getattr(db, "prepares_statements", False):
+        if not db.prepares_statements:
             cursor.execute(self.sql, params)
             return
         if self.name not in db.prepared_statements:

@@ -4,7 +4,7 @@ prepared statements (planned once per connection, unless behind a pooler)."""
 
 import time
 from contextlib import closing, suppress
-from unittest import mock, skipUnless
+from unittest import mock
 
 import psycopg2
 from django.db import OperationalError, close_old_connections, connection, transaction
@@ -39,7 +39,6 @@ def terminated(pid: int) -> None:
         time.sleep(0.05)
 
 
-@skipUnless(connection.vendor == "postgresql", "PostgreSQL's backend")
 class HealthCheckTests(TransactionTestCase):
     def setUp(self):
         # A test that drops the connection leaves a new one for the flush after it.
@@ -107,7 +106,6 @@ def the_word(statement: PreparedStatement) -> str:
         return cursor.fetchone()[0]
 
 
-@skipUnless(connection.vendor == "postgresql", "PostgreSQL's backend")
 class PreparedStatementTests(TransactionTestCase):
     def setUp(self):
         # A connection of its own, so no earlier test has prepared anything on it.

@@ -95,8 +95,6 @@ def closed_port() -> int:
 def database_url_of_the_tests() -> str:
     """The test database as a DATABASE_URL, so the server sees the test's rows."""
     db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 

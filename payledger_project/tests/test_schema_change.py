@@ -9,7 +9,6 @@ as they were.
 
 import sys
 from collections import Counter
-from unittest import skipUnless
 
 import requests
 from django.db import connection
@@ -23,8 +22,6 @@ from payments.tests.keyed_requests import PHONE, charge
 from sellers.models import Seller
 from sellers.tests.factories import client_for, credit_approved_make, seller_make
 
-postgresql_only = skipUnless(connection.vendor == "postgresql", "statements PostgreSQL prepares")
-
 
 def column_retyped(test, table: str, column: str, new_type: str, old_type: str) -> None:
     """``ALTER COLUMN ... TYPE new_type`` from another session, as a migration does;
@@ -34,7 +31,6 @@ def column_retyped(test, table: str, column: str, new_type: str, old_type: str) 
     test.addCleanup(from_outside, alter % (old_type, old_type))
 
 
-@postgresql_only
 class SchemaChangeTests(TransactionTestCase):
     def setUp(self):
         # A connection of its own, prepared by this test's requests alone.
@@ -84,7 +80,6 @@ class SchemaChangeTests(TransactionTestCase):
         return reverse("phone-charge"), {"phone_number": PHONE, "amount": 100}, "json"
 
 
-@postgresql_only
 class SchemaChangeUnderARunningServerTests(ServerTestCase):
     """Gunicorn with production's settings, straight to PostgreSQL: connections kept
     between requests (CONN_MAX_AGE) prepare the token look-up and the charge."""

@@ -1,15 +1,12 @@
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-from unittest import skipUnless
 
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
-from django.db import connection
-from django.test import SimpleTestCase, TestCase
+from django.test import SimpleTestCase
 
 SETUP = "import django; django.setup(); print('started')"
 SHOW = (
@@ -176,25 +173,3 @@ class ApiKeySettingsTests(SimpleTestCase):
                 result = start_django(DEBUG="false", SECRET_KEY="s" * 50, **{name: value})
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(name, result.stderr)
-
-
-@skipUnless(connection.vendor == "sqlite", "SQLite settings")
-class SQLiteSettingsTests(TestCase):
-    def test_sqlite_runs_in_wal_mode(self):
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA journal_mode")
-            self.assertEqual(cursor.fetchone()[0], "wal")
-
-    def test_sqlite_syncs_every_commit_to_disk(self):
-        # FULL (2): a commit acknowledged to a client survives a power loss.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous")
-            self.assertEqual(cursor.fetchone()[0], 2)
-
-    def test_sqlite_transactions_take_the_write_lock_at_begin(self):
-        # This test runs inside a transaction that has written nothing yet;
-        # IMMEDIATE mode means it already holds the write lock all the same.
-        other = sqlite3.connect(connection.settings_dict["NAME"], timeout=0)
-        self.addCleanup(other.close)
-        with self.assertRaisesMessage(sqlite3.OperationalError, "database is locked"):
-            other.execute("BEGIN IMMEDIATE")

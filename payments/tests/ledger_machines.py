@@ -7,7 +7,7 @@ Idempotency-Key retries. After every step both compare the database with
 request's state, every phone, and ``ledger_check``.
 
 Each example runs inside a savepoint that its teardown rolls back, so the
-machines run in a plain ``TestCase`` on SQLite and PostgreSQL alike.
+machines run in a plain ``TestCase``.
 """
 
 import os

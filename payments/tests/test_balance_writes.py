@@ -4,7 +4,7 @@ import ast
 import re
 import threading
 from pathlib import Path
-from unittest import mock, skipUnless
+from unittest import mock
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -63,11 +63,6 @@ class StaleSaveTests(TestCase):
         self.assertFalse(PhoneAccount.objects.exists())
 
 
-@skipUnless(
-    connection.vendor == "postgresql",
-    "SQLite's IMMEDIATE transactions serialise the admin's save and the charge, so they cannot"
-    " interleave there",
-)
 class AdminSaveRacingAChargeTests(TransactionTestCase):
     def test_a_charge_committed_between_the_admin_read_and_save_stays_in_the_books(self):
         admin_user = User.objects.create_superuser(username="root", password=PASSWORD)

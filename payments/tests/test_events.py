@@ -65,7 +65,7 @@ class EventWritingTests(TestCase):
         )
 
     def test_a_charge_event_is_the_charge_as_the_api_answered_it(self):
-        # On PostgreSQL the payload is built in SQL; it must equal the API's answer.
+        # The payload is built in SQL by the charge's statement; it must equal the API's answer.
         answer = client_for(self.seller.user).post(
             reverse("phone-charge"),
             {"phone_number": PHONE, "amount": 300, "reference": "order-1"},

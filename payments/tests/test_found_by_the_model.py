@@ -6,7 +6,6 @@ Each names how it was found; each failed before its fix.
 import threading
 import time
 from datetime import UTC, datetime
-from unittest import skipUnless
 
 from django.db import close_old_connections, connection, transaction
 from django.test import TransactionTestCase
@@ -21,7 +20,6 @@ PHONE = "+14155550123"
 ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2999, 1, 1, tzinfo=UTC))
 
 
-@skipUnless(connection.vendor == "postgresql", "the charge runs in one statement on PostgreSQL")
 class ChargeTimeTests(TransactionTestCase):
     """Found by the bank test: a statement read under load whose closing balance
     was not its totals' sum. A charge stamped its journal row with the time it

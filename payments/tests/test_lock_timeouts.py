@@ -2,12 +2,10 @@
 says so: 503 ``try_again`` with Retry-After. A retry with the same key lands once."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from unittest import skipUnless
 
 from django.conf import settings
 from django.db import connection, connections
@@ -21,25 +19,16 @@ from sellers.tests.factories import client_for, seller_make
 PHONE = "+14155550123"
 # Lowered for this test's own connection so a refusal takes a moment, not 5 seconds.
 SHORT_WAIT_MS = 300
-postgresql_only = skipUnless(connection.vendor == "postgresql", "PostgreSQL lock settings")
 
 
 @contextmanager
 def seller_row_locked_elsewhere(seller_id: int):
-    """Another connection holds the seller's row lock (SQLite: the write lock) until exit."""
+    """Another connection holds the seller's row lock until exit."""
     locked, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         other = connections.create_connection("default")
         try:
-            if other.vendor == "sqlite":
-                raw = sqlite3.connect(other.settings_dict["NAME"])
-                raw.execute("BEGIN IMMEDIATE")
-                locked.set()
-                release.wait(30)
-                raw.rollback()
-                raw.close()
-                return
             with other.cursor() as cursor:
                 cursor.execute("BEGIN")
                 cursor.execute(
@@ -63,10 +52,7 @@ def seller_row_locked_elsewhere(seller_id: int):
 
 def wait_briefly_for_locks() -> None:
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"PRAGMA busy_timeout = {SHORT_WAIT_MS}")
-        else:
-            cursor.execute(f"SET lock_timeout = {SHORT_WAIT_MS}")
+        cursor.execute(f"SET lock_timeout = {SHORT_WAIT_MS}")
 
 
 class ChargeBehindAHeldLockTests(TransactionTestCase):
@@ -113,7 +99,6 @@ def session_setting(name: str) -> str:
         return cursor.fetchone()[0]
 
 
-@postgresql_only
 class ConnectionTimeoutSettingsTests(TransactionTestCase):
     def test_request_connections_wait_at_most_the_lock_timeout(self):
         self.assertEqual(session_setting("lock_timeout"), "5s")

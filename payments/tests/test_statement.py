@@ -1,7 +1,6 @@
 """Statements and balances at a point in time, read from the journal's running balance."""
 
 from datetime import UTC, datetime
-from unittest import skipUnless
 
 from django.db import connection
 from django.test import TestCase, TransactionTestCase
@@ -149,7 +148,6 @@ class StatementApiTests(ErrorShapeAssertions, TestCase):
         self.assertFieldError(response, "at")
 
 
-@skipUnless(connection.vendor == "postgresql", "EXPLAIN of PostgreSQL's planner")
 class BalanceAtPlanTests(TransactionTestCase):
     ROWS = 100_000
 

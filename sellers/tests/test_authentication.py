@@ -1,5 +1,3 @@
-from unittest import skipUnless
-
 from django.db import connection
 from django.test import TestCase
 from rest_framework import exceptions
@@ -45,7 +43,6 @@ class SellerTokenAuthenticationTests(TestCase):
             self.authentication.authenticate_credentials(key)
 
 
-@skipUnless(connection.vendor == "postgresql", "EXPLAIN of PostgreSQL's planner")
 class TokenLookupPlanTests(TestCase):
     KEYS = 20_000
 

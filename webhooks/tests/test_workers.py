@@ -10,7 +10,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import skipUnless
 
 from django.conf import settings
 from django.db import connection
@@ -307,8 +306,7 @@ class HeldDeliveryTests(TransactionTestCase):
         # libpq names the worker's connection, for pg_stat_activity.
         workers.start(TEST_WEBHOOK_TIMEOUT=str(cls.hold + 10), PGAPPNAME=cls.WORKER)
         cls.arrived = receiver.wait_for(lambda: receiver.arrivals, timeout=30)
-        on_postgresql = connection.vendor == "postgresql"
-        cls.sessions = worker_sessions(cls.WORKER) if on_postgresql else []
+        cls.sessions = worker_sessions(cls.WORKER)
         cls.charges = [
             seconds_to(
                 lambda: phone_charge_create(
@@ -321,7 +319,7 @@ class HeldDeliveryTests(TransactionTestCase):
         cls.deleted, cls.delete_seconds = seconds_to(
             lambda: client.delete(reverse("webhook-endpoint-detail", args=[endpoint.pk]))
         )
-        cls.sessions += worker_sessions(cls.WORKER) if on_postgresql else []
+        cls.sessions += worker_sessions(cls.WORKER)
         cls.still_held = not receiver.received
         receiver.wait_for(lambda: receiver.received, timeout=cls.hold + 10)
         workers.stop()  # SIGTERM: the worker first finishes the delivery under way
@@ -332,7 +330,6 @@ class HeldDeliveryTests(TransactionTestCase):
         self.assertTrue(self.arrived, self.worker_output)
         self.assertTrue(self.still_held)
 
-    @skipUnless(connection.vendor == "postgresql", "pg_stat_activity is PostgreSQL's")
     def test_the_worker_holds_no_transaction_while_it_waits(self):
         self.assertTrue(self.sessions, "the worker's connection was not found")
         for state, transaction_started in self.sessions:
