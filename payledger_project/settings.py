@@ -138,11 +138,30 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "payledger_project.wsgi.application"
 
-# SQLite is the zero-setup default. IMMEDIATE transactions take the write lock
-# at BEGIN, so concurrent writers queue on the busy timeout instead of failing
-# with "database is locked" when a reader tries to upgrade; WAL lets readers
-# proceed while one writer works. synchronous=FULL syncs the WAL at every
-# commit: a charge acknowledged with 201 survives a power loss.
+# DATABASE_URL says where the database is; production must set it. The
+# development and test settings (manage.py's defaults, pytest's), and only they,
+# start or join the embedded PostgreSQL in the checkout's .pgdata when it is unset
+# (payledger_project/postgresql/embedded.py): an operator's command with these
+# settings never lands on it.
+EMBEDDED_POSTGRESQL_SETTINGS = {
+    "payledger_project.development_settings",
+    "payledger_project.test_settings",
+}
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL:
+    if os.environ.get("DJANGO_SETTINGS_MODULE") not in EMBEDDED_POSTGRESQL_SETTINGS:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be set with the production settings (payledger_project.settings),"
+            " e.g. postgres://user:password@host:5432/payledger; a developer's manage.py without"
+            " DJANGO_SETTINGS_MODULE or DEBUG=false uses the embedded PostgreSQL instead."
+        )
+    from payledger_project.postgresql import embedded
+
+    try:
+        DATABASE_URL = embedded.database_url()
+    except embedded.EmbeddedPostgresError as error:
+        raise ImproperlyConfigured(str(error)) from None
+
 SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 30,
@@ -150,8 +169,8 @@ SQLITE_OPTIONS = {
 }
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        DATABASE_URL,
         # Persistent connections: on PostgreSQL they nearly double charge throughput.
         conn_max_age=env_int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
