@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker demo test lint format schema bench cluster cluster-down verify-model
+.PHONY: install run serve worker demo db-status db-stop test lint format schema bench cluster cluster-down verify-model
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,16 @@ $(BIN)/.installed: requirements.txt
 
 install: $(BIN)/.installed
 
-# The developer's server: DEBUG on, plain HTTP, a development secret key.
-run: export DEBUG = true
+# The developer's server: manage.py's development settings (DEBUG on, plain HTTP,
+# a development secret key) and, unless DATABASE_URL is set, the embedded
+# PostgreSQL in .pgdata, stopped when the last process using it exits.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production: the environment (see README, "Configuration") says the rest.
+# Production: the production settings, whose environment (see README,
+# "Configuration") says the rest; never the embedded PostgreSQL.
+serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
@@ -33,8 +36,16 @@ worker: install
 
 # Demo data for a developer's database: known passwords, so DEBUG only.
 demo: install
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+
+# The embedded PostgreSQL (.pgdata): whether it runs and for which processes;
+# stop it now (the next manage.py command starts it again).
+db-status: install
+	$(BIN)/python -m payledger_project.postgresql.embedded status
+
+db-stop: install
+	$(BIN)/python -m payledger_project.postgresql.embedded stop
 
 test: install
 	$(BIN)/ruff check .
@@ -48,10 +59,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The schema does not depend on secrets: DEBUG lets it run without any.
+# The schema does not depend on secrets: the development settings need none.
 SCHEMA_FILE ?= openapi.yaml
 schema: install
-	DEBUG=true $(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(SCHEMA_FILE)
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(SCHEMA_FILE)
 
 # Charge throughput beside a bare DRF view and pgbench (PostgreSQL, wrk).
 bench: install

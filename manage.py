@@ -1,5 +1,12 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks."""
+"""Django's command-line utility for administrative tasks.
+
+Settings, unless DJANGO_SETTINGS_MODULE says otherwise: the test settings for
+`test`; production's (payledger_project.settings) when the environment sets
+DEBUG off (DEBUG=false), as an operator's does; otherwise a developer's
+(payledger_project.development_settings: DEBUG on, and the embedded PostgreSQL
+when DATABASE_URL is unset).
+"""
 
 import os
 import sys
@@ -7,19 +14,26 @@ import sys
 # Commands that serve (or test) API requests keep the request timeouts; every
 # other command is an operator's (migrate, verify_ledger, ...) and may wait.
 REQUEST_COMMANDS = {"runserver", "testserver", "test"}
+FALSE = {"0", "false", "no", "off"}
+
+
+def settings_module(command: str) -> str:
+    if command == "test":
+        return "payledger_project.test_settings"
+    if os.environ.get("DEBUG", "").strip().lower() in FALSE:
+        return "payledger_project.settings"
+    return "payledger_project.development_settings"
 
 
 def main():
     """Run administrative tasks."""
-    test_run = sys.argv[1:2] == ["test"]
-    os.environ.setdefault(
-        "DJANGO_SETTINGS_MODULE",
-        "payledger_project.test_settings" if test_run else "payledger_project.settings",
-    )
-    if sys.argv[1:2] and sys.argv[1] not in REQUEST_COMMANDS:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module(command))
+    if command and command not in REQUEST_COMMANDS:
         os.environ["PAYLEDGER_LOCK_TIMEOUT_MS"] = "0"
         os.environ["PAYLEDGER_STATEMENT_TIMEOUT_MS"] = "0"
     try:
+        from django.core.exceptions import ImproperlyConfigured
         from django.core.management import execute_from_command_line
     except ImportError as exc:
         raise ImportError(
@@ -27,7 +41,11 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as error:
+        # A missing or wrong setting: the one line that says what to set.
+        sys.exit(f"{os.environ['DJANGO_SETTINGS_MODULE']}: {error}")
 
 
 if __name__ == "__main__":

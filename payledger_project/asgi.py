@@ -10,7 +10,11 @@ https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 import os
 
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
 
-application = get_asgi_application()
+try:
+    application = get_asgi_application()
+except ImproperlyConfigured as error:  # one line saying what to set, as in wsgi.py
+    raise SystemExit(f"{os.environ['DJANGO_SETTINGS_MODULE']}: {error}") from None

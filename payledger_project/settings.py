@@ -138,9 +138,33 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "payledger_project.wsgi.application"
 
+# DATABASE_URL says where the database is; production must set it. The
+# development and test settings (manage.py's defaults, pytest's), and only they,
+# start or join the embedded PostgreSQL in the checkout's .pgdata when it is unset
+# (payledger_project/postgresql/embedded.py): an operator's command with these
+# settings never lands on it.
+EMBEDDED_POSTGRESQL_SETTINGS = {
+    "payledger_project.development_settings",
+    "payledger_project.test_settings",
+}
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL:
+    if os.environ.get("DJANGO_SETTINGS_MODULE") not in EMBEDDED_POSTGRESQL_SETTINGS:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be set with the production settings (payledger_project.settings),"
+            " e.g. postgres://user:password@host:5432/payledger; a developer's manage.py without"
+            " DJANGO_SETTINGS_MODULE or DEBUG=false uses the embedded PostgreSQL instead."
+        )
+    from payledger_project.postgresql import embedded
+
+    try:
+        DATABASE_URL = embedded.database_url()
+    except embedded.EmbeddedPostgresError as error:
+        raise ImproperlyConfigured(str(error)) from None
+
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        DATABASE_URL,
         # Persistent connections: on PostgreSQL they nearly double charge throughput.
         conn_max_age=env_int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
@@ -168,13 +192,16 @@ if DATABASE_POOLER not in {"", "pgbouncer"}:
 # PostgreSQL through Django's own backend, with a cheaper health check and
 # statements prepared once per connection (payledger_project/postgresql/).
 POSTGRESQL_ENGINE = "payledger_project.postgresql"
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
-    if DATABASE_POOLER == "pgbouncer":
-        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    else:
-        # Sent in the connection's startup packet: no extra round trip per connection.
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = REQUEST_TIMEOUTS
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must point at PostgreSQL: postgres://user:password@host:5432/payledger."
+    )
+DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
+if DATABASE_POOLER == "pgbouncer":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    # Sent in the connection's startup packet: no extra round trip per connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = REQUEST_TIMEOUTS
 # DATABASE_REPLICA_URL: a streaming replica for reads that may lag (see
 # payledger_project/db_routing.py); it is never migrated or written.
 DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")

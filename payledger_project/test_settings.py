@@ -3,8 +3,10 @@ with what a test run needs.
 
 The suite runs with no environment at all: it brings its own secret keys and
 the production shape (DEBUG off), minus the HTTPS redirect the test client
-cannot follow and the static-file manifest only `collectstatic` writes. Every
-test starts with empty caches (see test_runner.py).
+cannot follow and the static-file manifest only `collectstatic` writes. Its
+database is DATABASE_URL's, or, unset, the embedded PostgreSQL in the
+checkout's .pgdata, where Django creates test_payledger. Every test starts with
+empty caches (see test_runner.py).
 """
 
 import os

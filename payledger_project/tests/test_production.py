@@ -21,6 +21,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import skipUnless
+from urllib.parse import quote
 
 import redis
 import requests
@@ -96,7 +97,9 @@ def database_url_of_the_tests() -> str:
     """The test database as a DATABASE_URL, so the server sees the test's rows."""
     db = connection.settings_dict
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    # The embedded server's host is its socket directory, a path: quoted, it fits a URL.
+    host = quote(db["HOST"] or "localhost", safe="")
+    return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def production_environment(**variables: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 from django.test import SimpleTestCase
 
+PRODUCTION_DATABASE_URL = "postgres://payledger@db.example.com:5432/payledger"
 SETUP = "import django; django.setup(); print('started')"
 SHOW = (
     "import json, django; django.setup(); from django.conf import settings; "
@@ -17,6 +18,8 @@ SHOW = (
 
 def start_django(*, code: str = SETUP, **environment: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    # Production needs a DATABASE_URL; settings alone never connect to it.
+    env.setdefault("DATABASE_URL", PRODUCTION_DATABASE_URL)
     env.update(DJANGO_SETTINGS_MODULE="payledger_project.settings", **environment)
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -40,6 +43,7 @@ class ProductionSettingsTests(SimpleTestCase):
             "SECRET_KEY": get_random_secret_key(),
             "PAYLEDGER_WEBHOOK_SECRET_KEYS": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": "pay.example.com",
+            "DATABASE_URL": PRODUCTION_DATABASE_URL,
         }
         result = subprocess.run(
             [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

@@ -32,6 +32,11 @@ def after_loading_the_application(expression: str) -> str:
 
 
 class LoadingTheApplicationTests(SimpleTestCase):
+    def test_without_debug_in_its_environment_the_served_app_is_not_in_debug_mode(self):
+        self.assertNotIn("DEBUG", production_environment())
+        debug = after_loading_the_application("__import__('django.conf').conf.settings.DEBUG")
+        self.assertEqual(debug, "False")
+
     def test_it_imports_the_views_so_a_new_worker_answers_at_once(self):
         self.assertEqual(after_loading_the_application("'payments.api' in sys.modules"), "True")
 

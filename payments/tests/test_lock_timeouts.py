@@ -12,6 +12,7 @@ from django.db import connection, connections
 from django.test import TransactionTestCase
 from django.urls import reverse
 
+from payledger_project.tests.test_production import database_url_of_the_tests
 from payments.models import PhoneCharge, Transaction
 from sellers.models import Seller
 from sellers.tests.factories import client_for, seller_make
@@ -107,7 +108,6 @@ class ConnectionTimeoutSettingsTests(TransactionTestCase):
         self.assertEqual(session_setting("statement_timeout"), "15s")
 
     def test_management_commands_are_not_bound_by_the_request_timeouts(self):
-        database = connection.settings_dict
         script = (
             "from django.db import connection; c = connection.cursor(); "
             "c.execute('SHOW lock_timeout'); print(c.fetchone()[0]); "
@@ -119,10 +119,7 @@ class ConnectionTimeoutSettingsTests(TransactionTestCase):
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "payledger_project.settings",
-                "DATABASE_URL": (
-                    f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
-                    f"/{database['NAME']}"
-                ),
+                "DATABASE_URL": database_url_of_the_tests(),
             },
             capture_output=True,
             text=True,
