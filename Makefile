@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker demo db-status db-stop test lint format schema bench cluster cluster-down verify-model
+.PHONY: install run serve worker demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,15 @@ db-status: install
 db-stop: install
 	$(BIN)/python -m payledger_project.postgresql.embedded stop
 
+# The everyday run: lint, then every test but the long ones (servers, browsers,
+# subprocesses, the fuzz, the cluster proof, the model's many examples).
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "not long"
+
+# The full tier, as .ci/run runs it: every test, the long ones included.
+test-all: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -79,7 +87,7 @@ cluster-down:
 	bash scripts/cluster.sh down
 
 # The ledger against its model with many examples, then the bank test under
-# faults (needs DATABASE_URL on PostgreSQL; on SQLite it is skipped).
+# faults, on the embedded PostgreSQL unless DATABASE_URL says otherwise.
 MODEL_EXAMPLES ?= 100
 BANK_SECONDS ?= 60
 verify-model: install

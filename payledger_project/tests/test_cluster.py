@@ -158,7 +158,7 @@ class Client:
     body = {"phone_number": PHONE, "amount": AMOUNT}
 
 
-@tag("cluster")
+@tag("cluster", "long")
 @skipUnless(CAN_MAKE_CLUSTERS, "needs root and Debian's pg_createcluster")
 class ClusterProofTests(SimpleTestCase):
     @classmethod
@@ -493,7 +493,7 @@ def connects(**parameters) -> bool | str:
     return True
 
 
-@tag("cluster")
+@tag("cluster", "long")
 @skipUnless(CAN_MAKE_CLUSTERS, "needs root and Debian's pg_createcluster")
 class ClusterUpDownTests(SimpleTestCase):
     @classmethod

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from payledger_project.postgresql import embedded
 
@@ -67,6 +67,7 @@ def status(data_dir: str) -> str:
     ).stdout
 
 
+@tag("long")
 class EmbeddedTestCase(SimpleTestCase):
     def setUp(self):
         # Under /tmp: the socket lives in the data directory, and its path must be short.

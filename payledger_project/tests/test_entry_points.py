@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, tag
 
 from payledger_project.tests.test_embedded_postgresql import (
     ANNOUNCEMENT,
@@ -61,6 +61,7 @@ class MissingProductionSettingTests(SimpleTestCase):
         )
 
 
+@tag("long")
 class SeedStepsTests(SimpleTestCase):
     """README's first steps in a fresh copy, with a venv and nothing else set:
     migrate, createsuperuser, runserver (the test step is CI's own run)."""

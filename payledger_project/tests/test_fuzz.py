@@ -19,7 +19,7 @@ EXAMPLES_PER_OPERATION = 30
 SEED = 20261127
 
 
-@tag("fuzz")
+@tag("fuzz", "long")
 class SchemathesisFuzzTests(LiveServerTestCase):
     def schemathesis(self, token: str, *selection: str) -> subprocess.CompletedProcess:
         command = [

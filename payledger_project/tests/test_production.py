@@ -30,7 +30,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management.utils import get_random_secret_key
 from django.db import connection
-from django.test import SimpleTestCase, TransactionTestCase
+from django.test import SimpleTestCase, TransactionTestCase, tag
 from prometheus_client.parser import text_string_to_metric_families
 
 from payments.models import CreditRequest
@@ -217,6 +217,7 @@ class GunicornBindTests(SimpleTestCase):
         self.assertEqual(self.bind_of(HOST="0.0.0.0", PORT="8100"), "['0.0.0.0:8100']")
 
 
+@tag("long")
 class ServerTestCase(TransactionTestCase):
     command: list[str]
     environment: dict[str, str] = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.test import TestCase
+from django.test import TestCase, tag
 from django.urls import reverse
 
 COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
@@ -23,6 +23,7 @@ class OpenApiContractTests(TestCase):
             "openapi.yaml is stale: run `make schema` and commit it.",
         )
 
+    @tag("long")
     def test_make_schema_writes_the_committed_contract_in_a_plain_shell(self):
         # As a developer runs it: no DEBUG, SECRET_KEY or DATABASE_URL in the environment.
         environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}

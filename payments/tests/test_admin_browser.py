@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.test import tag
 from django.urls import reverse
 
 from payments.models import CreditRequest, Transaction
@@ -58,6 +59,7 @@ def chromium() -> "webdriver.Chrome":
     webdriver and CHROMIUM and CHROMEDRIVER,
     "no Chromium: apt-get install chromium chromium-driver (.ci/run does)",
 )
+@tag("long")
 class ApproverInTheBrowserTests(StaticLiveServerTestCase):
     @classmethod
     def setUpClass(cls):

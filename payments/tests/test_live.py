@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from django.core.management import call_command
-from django.test import LiveServerTestCase
+from django.test import LiveServerTestCase, tag
 
 from payments.models import PhoneAccount
 from sellers.models import Seller
@@ -16,6 +16,7 @@ CHARGES = 1_000
 PHONES = ["+14155550123", "+14155550124", "+447912345678", "+447400123456", "+12025550147"]
 
 
+@tag("long")
 class LiveChargeStormTests(LiveServerTestCase):
     def url(self, path: str) -> str:
         return f"{self.live_server_url}{path}"

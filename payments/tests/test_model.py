@@ -3,7 +3,7 @@
 import sys
 from unittest import mock
 
-from django.test import TestCase
+from django.test import TestCase, tag
 from hypothesis.stateful import run_state_machine_as_test
 
 from payledger_project.postgresql.prepared import PreparedStatement
@@ -15,6 +15,7 @@ from payments.tests.ledger_machines import (
 )
 
 
+@tag("long")
 class LedgerModelTests(TestCase):
     def test_the_services_agree_with_the_model_over_random_histories(self):
         run_state_machine_as_test(ServiceLedgerMachine, settings=MACHINE_SETTINGS)
@@ -25,6 +26,7 @@ class LedgerModelTests(TestCase):
         print("\nHTTP API vs model:", dict(ApiLedgerMachine.totals), file=sys.stderr)
 
 
+@tag("long")
 class BrokenBuildTests(TestCase):
     """The model catches a service that skips the conditional debit."""
 

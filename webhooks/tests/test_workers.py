@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, tag
 from django.urls import reverse
 from rest_framework import status
 
@@ -157,6 +157,7 @@ def arrival_order(receiver: Receiver, name: str) -> list[int]:
     return [event_id for path, event_id in receiver.arrivals if path == name]
 
 
+@tag("long")
 class TwoWorkersTests(TransactionTestCase):
     """Two workers drain three endpoints of two sellers through a flaky receiver,
     once for the class; each test checks one promise of what happened."""
@@ -228,6 +229,7 @@ class TwoWorkersTests(TransactionTestCase):
             self.assertEqual(cursor, newest, name)
 
 
+@tag("long")
 class KilledWorkerTests(TransactionTestCase):
     def test_a_worker_killed_mid_delivery_loses_nothing(self):
         held = {}
@@ -284,6 +286,7 @@ def seconds_to(work) -> tuple[object, float]:
     return result, time.monotonic() - started
 
 
+@tag("long")
 class HeldDeliveryTests(TransactionTestCase):
     """A receiver holds a delivery longer than a request waits for a lock while its
     seller goes on charging and deletes the endpoint; once for the class, each test
@@ -349,6 +352,7 @@ class HeldDeliveryTests(TransactionTestCase):
         self.assertIn("1 deliveries attempted", self.worker_output)
 
 
+@tag("long")
 class MakeWorkerTests(TransactionTestCase):
     def test_make_worker_delivers_and_stops_on_sigterm(self):
         receiver = Receiver(lambda event_id, nth: 200)
