@@ -32,6 +32,12 @@ def admin_url(name: str, *args) -> str:
 class AdminTestCase(TestCase):
     """Two sellers with money, charges to two phones and one pending request."""
 
+    def assertFormErrorShown(self, response, message: str) -> None:
+        """The page came back (200) with the admin's error note and ``message`` listed."""
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Please correct the error below.")
+        self.assertContains(response, f'<ul class="errorlist"><li>{message}</li></ul>', html=True)
+
     @classmethod
     def setUpTestData(cls):
         cls.admin = User.objects.create_superuser(username="root", password=PASSWORD)
@@ -574,13 +580,7 @@ class ApproverDayTests(AdminTestCase):
     def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_decides_nothing(self):
         before = books()
         response = self.decide("reject", self.pending, reason="Unpaid\x00")
-        self.assertEqual(response.status_code, 200)
-        self.assertContains(response, "Please correct the error below.")
-        self.assertContains(
-            response,
-            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
-            html=True,
-        )
+        self.assertFormErrorShown(response, "Null characters are not allowed.")
         # The text comes back as typed, the NUL marked by the replacement character.
         self.assertContains(response, "Unpaid\ufffd</textarea>")
         self.assertEqual(books(), before)
@@ -680,13 +680,7 @@ class ReverseChargeTests(AdminTestCase):
     def test_a_reason_with_a_null_character_is_shown_as_a_form_error_and_moves_nothing(self):
         before = books()
         response = self.client.post(self.reverse_url, {"reason": "Operator\x00"})
-        self.assertEqual(response.status_code, 200)
-        self.assertContains(response, "Please correct the error below.")
-        self.assertContains(
-            response,
-            '<ul class="errorlist"><li>Null characters are not allowed.</li></ul>',
-            html=True,
-        )
+        self.assertFormErrorShown(response, "Null characters are not allowed.")
         self.assertEqual(books(), before)
 
     def test_staff_who_may_not_reverse_are_refused_and_nothing_moves(self):
