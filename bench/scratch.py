@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from contextlib import closing
+from urllib.parse import quote
 
 import psycopg2
 from psycopg2 import sql
@@ -43,7 +44,9 @@ def db_prefix(override: str | None = None) -> str:
 
 
 def server_url(name: str, server: dict = SERVER) -> str:
-    return f"postgres://{server['user']}@{server['host']}:{server['port']}/{name}"
+    # The host may be a socket directory (the embedded server's): quoted, no port.
+    port = f":{server['port']}" if server.get("port") else ""
+    return f"postgres://{server['user']}@{quote(str(server['host']), safe='')}{port}/{name}"
 
 
 def _marker(cursor, name: str) -> tuple[bool, str | None]:

@@ -1,13 +1,15 @@
 """The benchmarks' scratch databases (bench/scratch.py): named by a prefix setting,
-marked when created, and never dropped unless the mark is there. Runs against this
-machine's PostgreSQL, as `make bench` does, under a prefix of its own per test."""
+marked when created, and never dropped unless the mark is there. Runs against the
+server the tests use (as `make bench` runs against the machine's), under a prefix of
+its own per test."""
 
 import os
 import uuid
 from contextlib import closing
-from unittest import mock, skipUnless
+from unittest import mock
 
 import psycopg2
+from django.db import connection
 from django.test import SimpleTestCase
 
 from bench.run import database_names
@@ -15,19 +17,24 @@ from bench.scratch import (
     DEFAULT_PREFIX,
     MARKER,
     PREFIX_VARIABLE,
-    SERVER,
     ScratchDatabaseError,
     db_prefix,
     scratch_databases_recreate,
 )
 
 
-def server_reachable() -> bool:
-    try:
-        psycopg2.connect(**SERVER, dbname="postgres", connect_timeout=3).close()
-    except psycopg2.OperationalError:
-        return False
-    return True
+def suite_server() -> dict:
+    """The PostgreSQL server the suite runs on, as bench/scratch.py takes a server."""
+    settings_dict = connection.settings_dict
+    server = {"host": settings_dict["HOST"], "user": settings_dict["USER"]}
+    if settings_dict["PORT"]:
+        server["port"] = settings_dict["PORT"]
+    if settings_dict["PASSWORD"]:
+        server["password"] = settings_dict["PASSWORD"]
+    return server
+
+
+SERVER = suite_server()
 
 
 def admin_connection():
@@ -44,7 +51,6 @@ def database_oid(name: str) -> int | None:
     return row[0] if row else None
 
 
-@skipUnless(server_reachable(), "needs this machine's PostgreSQL at 127.0.0.1:5432, as make bench")
 class ScratchDatabaseTests(SimpleTestCase):
     def setUp(self):
         self.prefix = f"payledger_t{uuid.uuid4().hex[:10]}_"
@@ -72,7 +78,7 @@ class ScratchDatabaseTests(SimpleTestCase):
         foreign_oid = database_oid(names[1])
 
         with self.assertRaises(ScratchDatabaseError) as refusal:
-            scratch_databases_recreate(names)
+            scratch_databases_recreate(names, server=SERVER)
 
         message = str(refusal.exception)
         self.assertEqual(len(message.splitlines()), 1)
@@ -89,18 +95,18 @@ class ScratchDatabaseTests(SimpleTestCase):
 
     def test_a_refusal_drops_none_of_the_benchs_own_databases(self):
         ours, theirs = f"{self.prefix}sql", f"{self.prefix}bare"
-        scratch_databases_recreate([ours])
+        scratch_databases_recreate([ours], server=SERVER)
         our_oid = database_oid(ours)
         self.create_foreign(theirs)
 
         with self.assertRaises(ScratchDatabaseError):
-            scratch_databases_recreate([ours, theirs])
+            scratch_databases_recreate([ours, theirs], server=SERVER)
 
         self.assertEqual(database_oid(ours), our_oid)
 
     def test_a_database_the_bench_created_is_dropped_and_recreated(self):
         name = f"{self.prefix}app"
-        [url] = scratch_databases_recreate([name])
+        [url] = scratch_databases_recreate([name], server=SERVER)
         first_oid = database_oid(name)
         with (
             closing(psycopg2.connect(url)) as connection,
@@ -109,7 +115,7 @@ class ScratchDatabaseTests(SimpleTestCase):
         ):
             cursor.execute("CREATE TABLE leftover (x int)")
 
-        self.assertEqual(scratch_databases_recreate([name]), [url])
+        self.assertEqual(scratch_databases_recreate([name], server=SERVER), [url])
 
         self.assertNotIn(database_oid(name), (None, first_oid))
         with closing(psycopg2.connect(url)) as connection, connection.cursor() as cursor:
