@@ -2,7 +2,8 @@
 in this process, against a scratch PostgreSQL database seeded as `make bench`
 seeds it, with the benchmark's environment (production defaults, INFO logs to
 /dev/null). Prints the CPU per charge without a profiler, then cProfile's top
-functions by cumulative time.
+functions by cumulative time. The database is PREFIX + profile, under `make
+bench`'s prefix setting and rule: dropped only if the benchmark created it.
 
     .venv/bin/python bench/profile_charge.py                 # 2,000 charges
     .venv/bin/python bench/profile_charge.py --charges 500 --top 40
@@ -22,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import PAYLEDGER_ENVIRONMENT, scratch_database  # noqa: E402
+from bench.run import PAYLEDGER_ENVIRONMENT, seeded_database  # noqa: E402
+from bench.scratch import ScratchDatabaseError, db_prefix, scratch_databases_recreate  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -72,10 +74,18 @@ def main() -> None:
     parser.add_argument("--charges", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30, help="functions to print")
     parser.add_argument("--sort", default="cumulative", help="a pstats sort key, e.g. tottime")
-    parser.add_argument("--database", default="payledger_profile")
+    parser.add_argument(
+        "--db-prefix",
+        help="prefix of the scratch database's name (default: $PAYLEDGER_BENCH_DB_PREFIX,"
+        " else payledger_bench_)",
+    )
     options = parser.parse_args()
 
-    url, tokens = scratch_database(options.database)
+    try:
+        [url] = scratch_databases_recreate([f"{db_prefix(options.db_prefix)}profile"])
+    except ScratchDatabaseError as refusal:
+        sys.exit(str(refusal))
+    tokens = seeded_database(url)
     os.environ.update({**PAYLEDGER_ENVIRONMENT, "DATABASE_URL": url})
     from payledger_project.wsgi import application
 

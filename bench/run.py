@@ -9,6 +9,10 @@ row lock) and "spread" (over 20 sellers). Prints one table, writes
 bench/results/latest.json, then runs verify_ledger on all three databases
 and exits non-zero if any books are broken or any answer was not 2xx.
 
+The databases are named PREFIX + sql, bare and app (PREFIX: --db-prefix, else
+PAYLEDGER_BENCH_DB_PREFIX, else payledger_bench_) and are dropped and created
+afresh on every run, but only if this benchmark created them (bench/scratch.py).
+
     make bench                                   # 10 s per run
     .venv/bin/python bench/run.py --seconds 5    # the smoke CI runs
 """
@@ -30,9 +34,16 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import (  # noqa: E402
+    ScratchDatabaseError,
+    db_prefix,
+    scratch_databases_recreate,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-SERVER = "postgres://postgres@127.0.0.1:5432"
 SELLERS = 20
 SEED = """
 from sellers.tests.factories import api_key_make, seller_make
@@ -75,12 +86,14 @@ def manage(database_url: str, *args: str, settings: str = "payledger_project.set
     return run(sys.executable, str(ROOT / "manage.py"), *args, env=env, cwd=ROOT).stdout
 
 
-def scratch_database(name: str, drf_tokens: bool = False) -> tuple[str, list[str]]:
-    """A freshly migrated database with funded sellers; returns its URL and their
-    API keys, also in DRF's token table if ``drf_tokens`` (for the bare view)."""
-    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
-        run("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql)
-    url = f"{SERVER}/{name}"
+def database_names(prefix: str) -> dict[str, str]:
+    """The scratch database of each run: pgbench's, the bare view's, PayLedger's."""
+    return {name: f"{prefix}{name}" for name in ("sql", "bare", "app")}
+
+
+def seeded_database(url: str, drf_tokens: bool = False) -> list[str]:
+    """Migrates the empty database at ``url`` and funds sellers; returns their API
+    keys, also in DRF's token table if ``drf_tokens`` (for the bare view)."""
     manage(url, "migrate", "--noinput")
     seeded = manage(url, "shell", "--verbosity", "0", "-c", SEED.format(sellers=SELLERS))
     tokens = [
@@ -92,7 +105,7 @@ def scratch_database(name: str, drf_tokens: bool = False) -> tuple[str, list[str
         manage(
             url, "shell", "--verbosity", "0", "-c", DRF_TOKENS.format(tokens=tokens), settings=bare
         )
-    return url, [key for _, key in tokens]
+    return [key for _, key in tokens]
 
 
 def free_port() -> int:
@@ -280,7 +293,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (sync)")
     parser.add_argument("--output", default=str(BENCH / "results" / "latest.json"))
     parser.add_argument(
-        "--database-prefix", default="payledger_bench", help="names of the scratch databases"
+        "--db-prefix",
+        help="prefix of the scratch databases' names (default: $PAYLEDGER_BENCH_DB_PREFIX,"
+        " else payledger_bench_)",
     )
     parser.add_argument(
         "--port", type=int, default=0, help="the bare view's port, PayLedger's the next (0: any)"
@@ -292,9 +307,14 @@ def main() -> None:
     server_env = {"WEB_CONCURRENCY": str(options.workers)}
 
     started = time.monotonic()
+    try:
+        names = database_names(db_prefix(options.db_prefix))
+        urls = scratch_databases_recreate(names.values())
+    except ScratchDatabaseError as refusal:
+        sys.exit(str(refusal))
     databases = {
-        name: scratch_database(f"{options.database_prefix}_{name}", drf_tokens=name == "bare")
-        for name in ("sql", "bare", "app")
+        name: (url, seeded_database(url, drf_tokens=name == "bare"))
+        for name, url in zip(names, urls, strict=True)
     }
     runs = {}
 
