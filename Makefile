@@ -18,6 +18,7 @@ install: $(BIN)/.installed
 # The developer's server: manage.py's development settings (DEBUG on, plain HTTP,
 # a development secret key) and, unless DATABASE_URL is set, the embedded
 # PostgreSQL in .pgdata, stopped when the last process using it exits.
+run demo: export DEBUG ?= true
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

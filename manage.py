@@ -2,10 +2,12 @@
 """Django's command-line utility for administrative tasks.
 
 Settings, unless DJANGO_SETTINGS_MODULE says otherwise: the test settings for
-`test`; production's (payledger_project.settings) when the environment sets
-DEBUG off (DEBUG=false), as an operator's does; otherwise a developer's
-(payledger_project.development_settings: DEBUG on, and the embedded PostgreSQL
-when DATABASE_URL is unset).
+`test`; production's (payledger_project.settings) when the environment sets DEBUG
+off, or names a database (DATABASE_URL) without asking for DEBUG, as an operator's
+does; otherwise a developer's (payledger_project.development_settings: DEBUG on,
+and the embedded PostgreSQL when DATABASE_URL is unset). So an operator's command
+never runs with the development keys, and a developer who points DATABASE_URL at
+a database of their own says DEBUG=true.
 """
 
 import os
@@ -15,14 +17,18 @@ import sys
 # other command is an operator's (migrate, verify_ledger, ...) and may wait.
 REQUEST_COMMANDS = {"runserver", "testserver", "test"}
 FALSE = {"0", "false", "no", "off"}
+PRODUCTION, DEVELOPMENT = "payledger_project.settings", "payledger_project.development_settings"
 
 
 def settings_module(command: str) -> str:
     if command == "test":
         return "payledger_project.test_settings"
-    if os.environ.get("DEBUG", "").strip().lower() in FALSE:
-        return "payledger_project.settings"
-    return "payledger_project.development_settings"
+    debug = os.environ.get("DEBUG", "").strip().lower()
+    if debug in FALSE:
+        return PRODUCTION
+    if not debug and os.environ.get("DATABASE_URL"):
+        return PRODUCTION
+    return DEVELOPMENT
 
 
 def main():

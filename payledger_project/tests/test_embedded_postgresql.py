@@ -162,16 +162,21 @@ class WithoutDatabaseUrlTests(EmbeddedTestCase):
 
 class WithDatabaseUrlTests(EmbeddedTestCase):
     DATABASE_URL = "postgres://operator@db.example.com:5432/payledger_production"
+    PRODUCTION_SECRETS = {
+        "SECRET_KEY": "s" * 50,
+        "PAYLEDGER_WEBHOOK_SECRET_KEYS": "cGF5bGVkZ2VyLXRlc3RzLW9ubHktd2ViaG9vay1rZXk=",
+    }
 
     def test_manage_py_uses_database_url_and_never_the_embedded_server(self):
-        for debug in ("", "false"):
+        for debug in ("", "false", "true"):
             with self.subTest(DEBUG=debug or "unset"):
-                environment = {**self.environment, "DATABASE_URL": self.DATABASE_URL}
+                environment = {
+                    **self.environment,
+                    **self.PRODUCTION_SECRETS,
+                    "DATABASE_URL": self.DATABASE_URL,
+                }
                 if debug:
-                    environment.update(DEBUG=debug, SECRET_KEY="s" * 50)
-                    environment["PAYLEDGER_WEBHOOK_SECRET_KEYS"] = (
-                        "cGF5bGVkZ2VyLXRlc3RzLW9ubHktd2ViaG9vay1rZXk="
-                    )
+                    environment["DEBUG"] = debug
 
                 result = shell(SHOW_DATABASE, environment)
 
@@ -182,6 +187,21 @@ class WithDatabaseUrlTests(EmbeddedTestCase):
                 self.assertNotIn(ANNOUNCEMENT, result.stderr)
                 # Never started, nor even initialised.
                 self.assertEqual(os.listdir(self.data_dir), [])
+
+    def test_with_database_url_and_debug_unset_manage_py_takes_the_production_settings(self):
+        # An operator's shell names the database and nothing else: the command must
+        # not run with DEBUG on and the development keys (which would, say, encrypt
+        # the webhook secrets with a key derived from a published one).
+        environment = {**self.environment, "DATABASE_URL": self.DATABASE_URL}
+
+        result = manage("check", environment=environment)
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(
+            result.stderr.strip(),
+            "payledger_project.settings: SECRET_KEY must be set when DEBUG is off.",
+        )
+        self.assertEqual(os.listdir(self.data_dir), [])
 
 
 class RunserverTests(EmbeddedTestCase):
