@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 SELLERS = 20
 SEED = """
-from sellers.tests.factories import api_key_make, seller_make
+from testing.factories import api_key_make, seller_make
 for _ in range({sellers}):
     seller = seller_make(balance=1_000_000_000)
     print("TOKEN", seller.user_id, api_key_make(seller.user))

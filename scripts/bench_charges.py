@@ -47,7 +47,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 SETUP = """
-from sellers.tests.factories import api_key_make, seller_make
+from testing.factories import api_key_make, seller_make
 for _ in range({sellers}):
     seller = seller_make(balance={balance})
     print(api_key_make(seller.user))

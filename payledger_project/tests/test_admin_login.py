@@ -7,7 +7,7 @@ from django.contrib.auth import SESSION_KEY, forms
 from django.test import TestCase, override_settings
 from django.urls import reverse
 
-from sellers.tests.factories import PASSWORD, staff_make
+from testing.factories import PASSWORD, staff_make
 
 THIRTY_A_MINUTE = {"charge": "1000000/minute", "anon_auth": "30/minute"}
 TWO_A_MINUTE = {"charge": "1000000/minute", "anon_auth": "2/minute"}

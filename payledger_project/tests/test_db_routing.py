@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from payledger_project.db_routing import REPLICA, PrimaryReplicaRouter, replica_or_primary
 from payledger_project.tests.test_settings import production_settings, start_django
-from sellers.tests.factories import client_for, seller_make, staff_make
+from testing.factories import client_for, seller_make, staff_make
 
 POSTGRES = "postgres://app@10.0.0.5:6432/payledger"
 REPLICA_URL = "postgres://app@10.0.0.6:5432/payledger"

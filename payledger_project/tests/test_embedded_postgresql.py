@@ -206,7 +206,7 @@ class WithDatabaseUrlTests(EmbeddedTestCase):
 
 class RunserverTests(EmbeddedTestCase):
     def test_runserver_and_its_reloaded_child_share_the_server_until_interrupted(self):
-        from payledger_project.tests.test_production import free_port
+        from testing.servers import free_port
 
         port = free_port()
         log = Path(self.data_dir).parent / f"{Path(self.data_dir).name}.runserver.log"

@@ -18,7 +18,7 @@ from payledger_project.tests.test_embedded_postgresql import (
     developer_environment,
     wait_for_200,
 )
-from payledger_project.tests.test_production import free_port, production_environment
+from testing.servers import free_port, production_environment
 
 ROOT = Path(settings.BASE_DIR)
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

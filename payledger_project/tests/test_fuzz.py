@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import LiveServerTestCase, tag
 
 from payments.services import credit_request_create
-from sellers.tests.factories import api_key_make, seller_make, staff_make
+from testing.factories import api_key_make, seller_make, staff_make
 
 CONFIG = Path(settings.BASE_DIR) / "schemathesis.toml"
 LOGOUT = "/api/auth/logout/"

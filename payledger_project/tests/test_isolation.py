@@ -3,7 +3,7 @@
 from django.test import TestCase, override_settings
 from django.urls import reverse
 
-from sellers.tests.factories import PASSWORD, seller_make
+from testing.factories import PASSWORD, seller_make
 
 ONE_LOGIN_A_MINUTE = {"charge": "1/minute", "anon_auth": "1/minute"}
 

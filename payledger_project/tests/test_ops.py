@@ -19,8 +19,8 @@ from payments.services import (
     credit_request_reject,
     phone_charge_create,
 )
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import PASSWORD, client_for, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import PASSWORD, client_for, seller_make, staff_make
 
 STRICT_RATES = {"charge": "1/minute", "anon_auth": "1/minute"}
 

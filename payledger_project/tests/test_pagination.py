@@ -7,8 +7,8 @@ from rest_framework.test import APITestCase
 
 from payments.models import Event
 from payments.services import phone_charge_create
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, seller_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, seller_make
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_endpoint_create
 

@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from payments.models import PhoneCharge
 from sellers.models import Seller
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, seller_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, seller_make
 
 
 class JSONBodyTests(ErrorShapeAssertions, TestCase):

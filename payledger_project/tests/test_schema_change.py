@@ -16,11 +16,11 @@ from django.test import TransactionTestCase
 from django.urls import reverse
 
 from payledger_project.tests.test_postgresql_backend import from_outside
-from payledger_project.tests.test_production import ServerTestCase
 from payments.models import PhoneCharge
 from payments.tests.keyed_requests import PHONE, charge
 from sellers.models import Seller
-from sellers.tests.factories import client_for, credit_approved_make, seller_make
+from testing.factories import client_for, credit_approved_make, seller_make
+from testing.servers import ServerTestCase
 
 
 def column_retyped(test, table: str, column: str, new_type: str, old_type: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.test import SimpleTestCase
 
-from payledger_project.tests.test_production import production_environment
+from testing.servers import production_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -43,7 +43,7 @@ from payments.services import (
 from payments.tests.model import APPROVED, Answer, LedgerModel
 from sellers.models import Seller
 from sellers.services import seller_register
-from sellers.tests.factories import PASSWORD, client_for, staff_make
+from testing.factories import PASSWORD, client_for, staff_make
 
 # Examples per machine: few by default (the suite stays fast), more in CI on
 # PostgreSQL and in `make verify-model`.

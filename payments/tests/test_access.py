@@ -22,8 +22,8 @@ from payments.permissions import (
     credit_approvers_group,
 )
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.assertions import ErrorShapeAssertions, books
-from sellers.tests.factories import (
+from testing.assertions import ErrorShapeAssertions, books
+from testing.factories import (
     PASSWORD,
     client_for,
     seller_make,

@@ -17,8 +17,8 @@ from payments.exceptions import OwnSellerForbidden
 from payments.models import CreditRequest, PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.assertions import books
-from sellers.tests.factories import PASSWORD, seller_make, staff_make, staff_powers_give
+from testing.assertions import books
+from testing.factories import PASSWORD, seller_make, staff_make, staff_powers_give
 
 User = get_user_model()
 PHONE = "+14155550123"

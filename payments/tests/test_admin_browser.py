@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from payments.models import CreditRequest, Transaction
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.factories import PASSWORD, client_for, seller_make, staff_make
+from testing.factories import PASSWORD, client_for, seller_make, staff_make
 
 try:
     from selenium import webdriver

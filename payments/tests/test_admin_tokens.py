@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from payments.services import credit_request_create, phone_charge_create
 from sellers.models import ApiKey
-from sellers.tests.factories import PASSWORD, api_key_make, seller_make
+from testing.factories import PASSWORD, api_key_make, seller_make
 
 User = get_user_model()
 

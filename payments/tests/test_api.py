@@ -17,8 +17,8 @@ from payments.models import (
     Transaction,
 )
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, credit_approved_make, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
 OTHER_PHONE = "+14155550199"

@@ -17,7 +17,7 @@ from payments.selectors import ledger_problems
 from payments.services import phone_charge_create
 from sellers.admin import SellerAdmin
 from sellers.models import Seller
-from sellers.tests.factories import PASSWORD, seller_make
+from testing.factories import PASSWORD, seller_make
 
 PHONE = "+14155550123"
 BALANCE_OWNER = Path("payments/services.py")

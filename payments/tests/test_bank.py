@@ -10,9 +10,9 @@ import os
 import sys
 from unittest import skipUnless
 
-from payledger_project.tests.test_production import Server, ServerTestCase
 from payments.tests.bank import BankRun
-from sellers.tests.factories import api_key_make, seller_make, staff_make
+from testing.factories import api_key_make, seller_make, staff_make
+from testing.servers import Server, ServerTestCase
 
 SECONDS = float(os.environ.get("PAYLEDGER_BANK_SECONDS", "0"))
 SELLERS = 10

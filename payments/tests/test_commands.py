@@ -17,7 +17,7 @@ from payments.services import (
     phone_charge_create,
 )
 from sellers.models import Seller
-from sellers.tests.factories import credit_approved_make, seller_make, staff_make
+from testing.factories import credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
 OTHER_PHONE = "+14155550199"

@@ -19,7 +19,7 @@ from payments.models import PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import credit_request_approve, credit_request_create, phone_charge_create
 from sellers.models import Seller
-from sellers.tests.factories import seller_make, staff_make
+from testing.factories import seller_make, staff_make
 
 PHONE = "+14155550123"
 User = get_user_model()

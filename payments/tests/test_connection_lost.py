@@ -10,7 +10,7 @@ from django.test import TransactionTestCase
 from payments.models import PhoneCharge
 from payments.services import phone_charge_create
 from payments.tests.keyed_requests import charge
-from sellers.tests.factories import client_for, seller_make
+from testing.factories import client_for, seller_make
 
 
 def connection_dropped_then(work):

@@ -19,8 +19,8 @@ from payments.services import (
     phone_charge_reverse,
 )
 from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, seller_make, staff_make
 
 PHONE = "+14155550123"
 

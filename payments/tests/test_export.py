@@ -13,7 +13,7 @@ from django.urls import reverse
 from payments.models import CreditRequest, Transaction
 from payments.selectors import EXPORT_CHUNK_ROWS
 from payments.services import phone_charge_create, phone_charge_reverse
-from sellers.tests.factories import client_for, seller_make, staff_make
+from testing.factories import client_for, seller_make, staff_make
 
 
 def read_csv(response) -> list[dict]:

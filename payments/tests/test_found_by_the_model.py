@@ -14,7 +14,7 @@ from payments.models import Transaction
 from payments.selectors import seller_statement
 from payments.services import phone_charge_create
 from sellers.models import Seller
-from sellers.tests.factories import seller_make
+from testing.factories import seller_make
 
 PHONE = "+14155550123"
 ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2999, 1, 1, tzinfo=UTC))

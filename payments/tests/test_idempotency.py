@@ -13,7 +13,7 @@ from payments.models import CreditRequest, IdempotencyKey, PhoneCharge, Transact
 from payments.selectors import ledger_problems
 from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
 from payments.tests.test_concurrency import run_at_once
-from sellers.tests.factories import client_for, credit_approved_make, seller_make
+from testing.factories import client_for, credit_approved_make, seller_make
 
 
 class IdempotentChargeTests(TestCase):

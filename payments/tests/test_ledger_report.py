@@ -8,7 +8,7 @@ from django.test import TestCase
 
 from payments.models import PhoneCharge, Transaction
 from payments.services import phone_charge_create, phone_charge_reverse
-from sellers.tests.factories import credit_approved_make, seller_make, staff_make
+from testing.factories import credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
 

@@ -9,7 +9,7 @@ from django.test import LiveServerTestCase, tag
 
 from payments.models import PhoneAccount
 from sellers.models import Seller
-from sellers.tests.factories import PASSWORD, staff_make
+from testing.factories import PASSWORD, staff_make
 
 CLIENT_THREADS = 16
 CHARGES = 1_000

@@ -12,10 +12,10 @@ from django.db import connection, connections
 from django.test import TransactionTestCase
 from django.urls import reverse
 
-from payledger_project.tests.test_production import database_url_of_the_tests
 from payments.models import PhoneCharge, Transaction
 from sellers.models import Seller
-from sellers.tests.factories import client_for, seller_make
+from testing.factories import client_for, seller_make
+from testing.servers import database_url_of_the_tests
 
 PHONE = "+14155550123"
 # Lowered for this test's own connection so a refusal takes a moment, not 5 seconds.

@@ -10,8 +10,8 @@ from payments.models import PhoneCharge, Transaction
 from payments.services import phone_charge_create
 from payments.tests.test_concurrency import run_at_once
 from sellers.models import Seller
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, seller_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, seller_make
 
 PHONE = "+14155550123"
 

@@ -14,8 +14,8 @@ from payments.selectors import ledger_check
 from payments.services import phone_charge_create, phone_charge_reverse
 from payments.tests.test_concurrency import run_at_once
 from sellers.models import Seller
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, seller_make, staff_make
 
 PHONE = "+14155550123"
 OTHER_PHONE = "+14155550199"

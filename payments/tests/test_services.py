@@ -34,8 +34,8 @@ from payments.services import (
     phone_charge_reverse,
     phone_number_normalize,
 )
-from sellers.tests.assertions import books
-from sellers.tests.factories import (
+from testing.assertions import books
+from testing.factories import (
     credit_approved_make,
     seller_make,
     staff_make,

@@ -9,8 +9,8 @@ from django.urls import reverse
 from payments.models import PhoneCharge, Transaction
 from payments.selectors import seller_balance_before
 from payments.services import phone_charge_create, phone_charge_reverse
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import client_for, credit_approved_make, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import client_for, credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
 

@@ -5,8 +5,8 @@ from rest_framework.test import APITestCase
 
 from sellers.models import ApiKey, Seller
 from sellers.services import api_key_digest
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import (
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import (
     PASSWORD,
     WEAK_PASSWORDS,
     client_for,

@@ -9,8 +9,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from sellers.models import ApiKey
-from sellers.tests.assertions import ErrorShapeAssertions
-from sellers.tests.factories import PASSWORD, seller_make, staff_make
+from testing.assertions import ErrorShapeAssertions
+from testing.factories import PASSWORD, seller_make, staff_make
 
 
 def login(user) -> str:

@@ -3,7 +3,7 @@ from django.test import TestCase, override_settings
 from django.urls import reverse
 
 from sellers.models import ApiKey
-from sellers.tests.factories import PASSWORD, client_for, seller_make
+from testing.factories import PASSWORD, client_for, seller_make
 
 STRICT_RATES = {"charge": "2/minute", "anon_auth": "2/minute"}
 

@@ -4,7 +4,7 @@ from rest_framework import exceptions
 
 from sellers.authentication import TOKEN_LOOKUP, SellerTokenAuthentication
 from sellers.services import api_key_digest
-from sellers.tests.factories import api_key_make, seller_make, staff_make
+from testing.factories import api_key_make, seller_make, staff_make
 
 
 class SellerTokenAuthenticationTests(TestCase):

@@ -6,7 +6,7 @@ from django.test import TestCase
 
 from sellers.models import Seller
 from sellers.services import seller_register
-from sellers.tests.factories import WEAK_PASSWORDS
+from testing.factories import WEAK_PASSWORDS
 
 User = get_user_model()
 STRONG_PASSWORD = "tangerine-Orbit-4417"

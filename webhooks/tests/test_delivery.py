@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payments.services import credit_request_create, phone_charge_create
-from sellers.tests.factories import client_for, seller_make
+from testing.factories import client_for, seller_make
 from webhooks import services
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import (

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.test import TestCase
 
 from payments.services import phone_charge_create
-from sellers.tests.factories import seller_make
+from testing.factories import seller_make
 from webhooks.services import webhook_deliver_next, webhook_endpoint_create, webhook_signature
 from webhooks.tests.receiver import Receiver
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import TestCase, override_settings
 
 from payments.services import phone_charge_create
-from sellers.tests.factories import seller_make
+from testing.factories import seller_make
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_deliver_next, webhook_endpoint_create
 from webhooks.tests.receiver import Receiver

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import TestCase, override_settings
 
 from payments.services import phone_charge_create
-from sellers.tests.factories import seller_make
+from testing.factories import seller_make
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_deliver_next, webhook_endpoint_create
 from webhooks.tests.receiver import DRIP, TLS, TLS_NAME, Receiver

@@ -17,7 +17,6 @@ from django.test import TransactionTestCase, tag
 from django.urls import reverse
 from rest_framework import status
 
-from payledger_project.tests.test_production import database_url_of_the_tests
 from payments.models import Event
 from payments.services import (
     credit_request_approve,
@@ -26,7 +25,8 @@ from payments.services import (
     phone_charge_create,
     phone_charge_reverse,
 )
-from sellers.tests.factories import client_for, seller_make, staff_make
+from testing.factories import client_for, seller_make, staff_make
+from testing.servers import database_url_of_the_tests
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import LEASE_MARGIN, webhook_endpoint_create
 from webhooks.tests.receiver import HANG, Receiver

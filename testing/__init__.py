@@ -1,0 +1,1 @@
+"""What tests, benchmarks and scripts share: factories, assertions, servers."""
