@@ -21,7 +21,7 @@ call() {
   echo "$answer"
 }
 # field NAME: one field of the JSON object on stdin (nothing there: a failed call)
-field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.loads(t)[sys.argv[1]]) if t else exit(1)' "$1"; }
+field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.loads(t)[sys.argv[1]]) if t else sys.exit(1)' "$1"; }
 # login USERNAME PASSWORD: a new API key (each login makes its own)
 login() { call POST /api-token-auth/ -H "$JSON" -d "{\"username\": \"$1\", \"password\": \"$2\"}" | field token; }
 step() { printf '\n== %s\n' "$*"; }
@@ -51,7 +51,7 @@ FIRST=$(call POST /api/payments/phone-charge/ "${SALE[@]}")
 echo "first: $FIRST"
 RETRY=$(call POST /api/payments/phone-charge/ "${SALE[@]}" -D -) # -D -: the headers too
 echo "retry: $(echo "$RETRY" | tail -n 1)"
-echo "$RETRY" | grep -i '^idempotent-replayed'
+echo "$RETRY" | grep -i '^idempotent-replayed' | tr -d '\r'
 CHARGE=$(echo "$FIRST" | field id)
 test "$(echo "$RETRY" | tail -n 1 | field id)" = "$CHARGE" # stops the tour on a second charge
 BALANCE=$(call GET /api/sellers/me/ -H "$AUTH" | field balance)
