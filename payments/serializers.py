@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
 from payments import filters
+from payments.events import event_message
 from payments.models import CreditRequest, Event, Transaction
 
 
@@ -259,3 +260,6 @@ class EventOutputSerializer(serializers.ModelSerializer):
         model = Event
         fields = ["id", "type", "seller", "created_at", "data"]
         read_only_fields = fields
+
+    def to_representation(self, event: Event) -> dict:
+        return event_message(event)
