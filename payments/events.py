@@ -179,6 +179,14 @@ PAYLOADS: dict[str, Payload] = {
 }
 
 
+def event_types_by_payload() -> dict[Payload, list[str]]:
+    """Each payload with the event types that carry it, for the docs and the schema."""
+    types_of: dict[Payload, list[str]] = {}
+    for event_type, payload in PAYLOADS.items():
+        types_of.setdefault(payload, []).append(event_type)
+    return types_of
+
+
 def event_payload(event_type: str, **values) -> dict:
     """The payload of an ``event_type`` event, from each field's plain value
     (an object's as a mapping); TypeError unless every field and no other is given."""

@@ -272,9 +272,6 @@ def _payload_object_schema(fields: tuple[events.Field, ...]) -> dict:
 
 def _event_data_schema() -> dict:
     """The payloads payments/events.py defines, one schema for the types sharing one."""
-    types_of = {}
-    for event_type, payload in events.PAYLOADS.items():
-        types_of.setdefault(payload, []).append(event_type)
     return {
         "anyOf": [
             {
@@ -282,7 +279,7 @@ def _event_data_schema() -> dict:
                 "title": ", ".join(event_types),
                 "description": payload.description,
             }
-            for payload, event_types in types_of.items()
+            for payload, event_types in events.event_types_by_payload().items()
         ]
     }
 

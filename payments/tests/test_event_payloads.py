@@ -9,8 +9,10 @@ reversal and its journal row, and the seller's balance from the journal."""
 import datetime
 import json
 from io import StringIO
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
@@ -18,7 +20,14 @@ from django.test import SimpleTestCase, TestCase, TransactionTestCase
 from django.urls import reverse
 from rest_framework import serializers
 
-from payments.events import PAYLOADS, event_payload, event_payload_sql, rfc3339
+from payments.events import (
+    PAYLOADS,
+    Field,
+    event_payload,
+    event_payload_sql,
+    event_types_by_payload,
+    rfc3339,
+)
 from payments.models import CreditRequest, Event, PhoneCharge, Transaction
 from payments.services import (
     credit_request_approve,
@@ -30,6 +39,7 @@ from payments.services import (
 from testing.factories import PASSWORD, client_for, seller_make, staff_make
 
 PHONE = "+14155550123"
+EVENTS_DOCS = Path(settings.BASE_DIR) / "docs" / "webhooks.md"
 CREATED = Event.Type.CREDIT_REQUEST_CREATED
 APPROVED = Event.Type.CREDIT_REQUEST_APPROVED
 REJECTED = Event.Type.CREDIT_REQUEST_REJECTED
@@ -157,6 +167,40 @@ class DefinitionTests(SimpleTestCase):
     def test_null_is_refused_where_a_field_may_not_be_null(self):
         with self.assertRaisesMessage(ValueError, "transaction_id"):
             event_payload(CHARGED, **{**charge_sample(), "transaction_id": None})
+
+
+def table_rows(fields: tuple[Field, ...], prefix: str = "") -> list[str]:
+    rows = []
+    for field in fields:
+        kind = f"{field.kind} or null" if field.nullable else str(field.kind)
+        rows.append(f"| `{prefix}{field.name}` | {kind} | {field.description} |")
+        rows += table_rows(field.fields, f"{prefix}{field.name}.")
+    return rows
+
+
+def payloads_markdown() -> str:
+    """The payloads as docs/webhooks.md lists them: the event types sharing each,
+    what it is, and a table of its fields."""
+    sections = []
+    for payload, event_types in event_types_by_payload().items():
+        names = ", ".join(f"`{event_type}`" for event_type in event_types)
+        table = [
+            "| Field | Type | Description |",
+            "| --- | --- | --- |",
+            *table_rows(payload.fields),
+        ]
+        sections.append(f"**{names}**: {payload.description}\n\n" + "\n".join(table) + "\n")
+    return "\n".join(sections)
+
+
+class DocumentationTests(SimpleTestCase):
+    def test_the_docs_list_each_event_type_with_the_fields_of_its_payload(self):
+        expected = payloads_markdown()
+        self.assertIn(
+            expected,
+            EVENTS_DOCS.read_text(),
+            f"{EVENTS_DOCS.name} must list the payloads as defined; paste:\n\n{expected}",
+        )
 
 
 def charge_sample(instant=INSTANTS[0], reference=None) -> dict:
