@@ -144,6 +144,19 @@ class EventPayloadAssertions:
         self.assertEqual(event.seller_id, expected["seller"])
 
 
+def charge_sample(instant=INSTANTS[0], reference=None) -> dict:
+    return {
+        "id": 42,
+        "seller": 7,
+        "phone_number": PHONE,
+        "amount": 1_500,
+        "created_at": instant,
+        "reference": reference,
+        "transaction_id": 97,
+        "balance": 48_500,
+    }
+
+
 class DefinitionTests(SimpleTestCase):
     def test_every_event_type_has_a_payload_definition(self):
         self.assertEqual(set(PAYLOADS), set(Event.Type.values))
@@ -201,19 +214,6 @@ class DocumentationTests(SimpleTestCase):
             EVENTS_DOCS.read_text(),
             f"{EVENTS_DOCS.name} must list the payloads as defined; paste:\n\n{expected}",
         )
-
-
-def charge_sample(instant=INSTANTS[0], reference=None) -> dict:
-    return {
-        "id": 42,
-        "seller": 7,
-        "phone_number": PHONE,
-        "amount": 1_500,
-        "created_at": instant,
-        "reference": reference,
-        "transaction_id": 97,
-        "balance": 48_500,
-    }
 
 
 def samples(event_type: str, instant: datetime.datetime) -> list[dict]:
