@@ -18,7 +18,7 @@ JSON='Content-Type: application/json'
 call() {
   local answer
   answer=$(curl -sS --fail-with-body -X "$1" "$API$2" "${@:3}") || { echo "$answer" >&2; return 1; }
-  echo "$answer"
+  [ -z "$answer" ] || echo "$answer" # 204: nothing
 }
 # field NAME: one field of the JSON object on stdin (nothing there: a failed call)
 field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.loads(t)[sys.argv[1]]) if t else sys.exit(1)' "$1"; }
@@ -66,7 +66,7 @@ step "the journal, newest first (follow \"next\" for older pages)"
 call GET "/api/payments/transactions/?limit=20" -H "$AUTH"
 
 step "this month's statement: opening balance, totals per kind, closing balance"
-YEAR=$(date -u +%Y) MONTH=$(date -u +%m)
+read -r YEAR MONTH < <(date -u '+%Y %m')
 FROM=$YEAR-$MONTH-01T00:00:00Z
 if [ "$MONTH" = 12 ]; then TO=$((YEAR + 1))-01-01T00:00:00Z; else TO=$YEAR-$(printf %02d $((10#$MONTH + 1)))-01T00:00:00Z; fi
 call GET "/api/payments/statement/?from=$FROM&to=$TO" -H "$AUTH"
@@ -77,7 +77,7 @@ call GET "/api/payments/transactions/export.csv?created_after=$FROM&created_befo
 step "events: what happened to the seller, oldest first"
 call GET /api/payments/events/ -H "$AUTH"
 
-step "log out: the seller's key stops working (and the staff keys are given back)"
+step "log out: the seller's key stops working (the staff's keys are revoked too)"
 call GET /api/api-keys/ -H "$AUTH"
 call POST /api/auth/logout/ -H "$AUTH"
 call POST /api/auth/logout/ -H "$APPROVER"
