@@ -5,8 +5,11 @@ variable read only on some path (a replica, a pooler) counts as much as DEBUG.
 """
 
 import ast
+import json
 import re
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -14,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
 from payledger_project.environment import Environment
+from testing.servers import production_environment
 
 ROOT = Path(settings.BASE_DIR)
 # What runs in production or on a developer's machine; tests, the test harness,
@@ -140,3 +144,51 @@ class ReaderTests(SimpleTestCase):
     def test_a_value_that_is_not_a_whole_number_names_the_variable(self):
         with self.assertRaisesMessage(ImproperlyConfigured, "X must be a whole number."):
             self.read("int", "two", 0)
+
+
+# Every setting production computes that JSON can carry, as JSON.
+SETTINGS_DUMP = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps({name: getattr(settings, name) for name in dir(settings)"
+    " if name.isupper()}, default=lambda value: type(value).__name__, sort_keys=True))"
+)
+
+
+class EnvExampleDefaultsTests(SimpleTestCase):
+    def setUp(self):
+        # The secrets and database of the tests, and nothing else set.
+        self.environment = {
+            name: value
+            for name, value in production_environment().items()
+            if name not in {"ALLOWED_HOSTS", "PORT"}
+        }
+        self.environment["DJANGO_SETTINGS_MODULE"] = "payledger_project.settings"
+
+    def production_settings(self, *shell: str) -> dict:
+        """Production's settings, started through ``sh -c`` after ``shell`` lines."""
+        script = "; ".join([*shell, 'exec "$0" -c "$1"'])
+        result = subprocess.run(
+            ["sh", "-c", script, sys.executable, SETTINGS_DUMP],
+            cwd=ROOT,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    def test_loading_every_value_env_example_shows_changes_no_production_setting(self):
+        # As the file says to: uncommented (those with a value), then `set -a; . ./.env`.
+        uncommented = re.sub(
+            r"^#([A-Z][A-Z0-9_]*=.)", r"\1", (ROOT / ".env.example").read_text(), flags=re.M
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".env") as dotenv:
+            dotenv.write(uncommented)
+            dotenv.flush()
+            loaded = self.production_settings(f"set -a; . {dotenv.name}; set +a")
+
+        unset = self.production_settings()
+        self.assertEqual(
+            {name: (loaded[name], unset[name]) for name in unset if loaded[name] != unset[name]},
+            {},
+        )
