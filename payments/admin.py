@@ -398,8 +398,8 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
+    # On the list and on a row's page alike.
+    columns = [
         "seller",
         "kind",
         "amount_shown",
@@ -409,16 +409,8 @@ class TransactionAdmin(ReadOnlyAdmin):
         "reversal",
         "created_at",
     ]
-    fields = [
-        "seller",
-        "kind",
-        "amount_shown",
-        "balance_after_shown",
-        "credit_request",
-        "phone_charge",
-        "reversal",
-        "created_at",
-    ]
+    list_display = ["id", *columns]
+    fields = columns
     readonly_fields = ["amount_shown", "balance_after_shown"]
     list_filter = ["kind", "created_at"]
     search_fields = [

@@ -39,28 +39,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class SellerAdmin(admin.ModelAdmin):
     """Sellers register through the API; balances move only through payments services."""
 
-    list_display = [
-        "id",
-        "name",
-        "user",
-        "balance_shown",
-        "credited",
-        "charged",
-        "reversed",
-        "records",
-        "created_at",
-    ]
+    # On the list and on a seller's page alike.
+    columns = ["balance_shown", "credited", "charged", "reversed", "records", "created_at"]
+    list_display = ["id", "name", "user", *columns]
     search_fields = ["name", "user__username"]
-    fields = [
-        "name",
-        "user",
-        "balance_shown",
-        "credited",
-        "charged",
-        "reversed",
-        "records",
-        "created_at",
-    ]
+    fields = ["name", "user", *columns]
     readonly_fields = [field for field in fields if field != "name"]
     list_select_related = ["user"]
     balance_shown = money_column("balance", "balance")
