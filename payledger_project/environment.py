@@ -6,7 +6,7 @@ name written out once as a literal; ``.env.example`` lists them all, and
 payledger_project/tests/test_environment.py holds the two lists equal.
 
 django-environ's rules, except where they would surprise an operator
-(docs/decisions/0007-one-environment-reader.md):
+(docs/decisions/0008-one-environment-reader.md):
 - A value is taken as written. django-environ reads a value that starts with
   "$" as the name of another variable (joke2k/django-environ#415), and a
   generated secret key may start with "$".
