@@ -1,6 +1,7 @@
 """README's "Five-minute tour" as a newcomer follows it: `make run`, `make demo`, then
 scripts/tour.sh, whose marked lines are the README's code block word for word."""
 
+import csv
 import json
 import re
 import subprocess
@@ -82,14 +83,17 @@ class TourTests(ServerTestCase):
 
     def test_the_reversal_brings_the_money_back_in_this_months_statement(self):
         output = self.tour()
-        statement = next(
-            json.loads(line) for line in output.splitlines() if '"opening_balance"' in line
-        )
+        statement = json.loads(step_output(output, "this month's statement"))
         month_start = datetime.now(UTC).strftime("%Y-%m-01T00:00:00Z")
         self.assertEqual(statement["from"], month_start)
         self.assertEqual((statement["opening_balance"], statement["closing_balance"]), (0, 50000))
         self.assertEqual(statement["totals"]["reversal"], {"amount": 1500, "count": 1})
-        self.assertIn(f",{month_start[:10]} 00:00:00+00:00,", output)  # the CSV's opening row
+
+    def test_the_csv_covers_this_month_from_its_opening_balance(self):
+        rows = list(csv.DictReader(step_output(self.tour(), "the same month as CSV").splitlines()))
+        month_start = datetime.now(UTC).strftime("%Y-%m-01T00:00:00Z")
+        self.assertEqual((rows[0]["kind"], rows[0]["created_at"]), ("opening_balance", month_start))
+        self.assertEqual([row["kind"] for row in rows[1:]], ["credit", "charge", "reversal"])
 
     def test_the_sellers_key_is_refused_after_logout(self):
         self.assertIn("the seller's key after logout: HTTP 401", self.tour())
@@ -110,6 +114,11 @@ class TourTests(ServerTestCase):
         )
         self.assertEqual(response.status_code, 200, response.text)
         self.assertEqual(response.json()["count"], 3)  # the viewer reads every demo seller
+
+
+def step_output(output: str, title: str) -> str:
+    """What the step whose title starts with ``title`` printed."""
+    return output.split(f"\n== {title}", 1)[1].split("\n", 1)[1].split("\n== ", 1)[0]
 
 
 def seller_of(output: str) -> str:
