@@ -25,15 +25,18 @@ run: install
 
 # Production: the production settings, whose environment (see README,
 # "Configuration") says the rest; never the embedded PostgreSQL.
+# Every line it prints is a log line (JSON with LOG_FORMAT=json, the production
+# default): make echoes no command, migrate logs what it applied.
 serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
 serve: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py collectstatic --noinput
-	exec $(BIN)/gunicorn --config gunicorn.conf.py
+	@$(BIN)/python manage.py migrate --noinput --verbosity 0
+	@$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 # The webhook worker (README, "Events and webhooks"); start as many as you like.
+# Like serve, it prints log lines only: each delivery attempt, its start and stop.
 worker: install
-	exec $(BIN)/python manage.py deliver_webhooks
+	@exec $(BIN)/python manage.py deliver_webhooks
 
 # Demo data for a developer's database: known passwords, so DEBUG only.
 demo: install
