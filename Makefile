@@ -23,7 +23,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production: the production settings, whose environment (see README,
+# Production: the production settings, whose environment (see docs/operations.md,
 # "Configuration") says the rest; never the embedded PostgreSQL.
 # Every line it prints is a log line (JSON with LOG_FORMAT=json, the production
 # default): make echoes no command, migrate logs what it applied.
@@ -33,12 +33,12 @@ serve: install
 	@$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@exec $(BIN)/gunicorn --config gunicorn.conf.py
 
-# The webhook worker (README, "Events and webhooks"); start as many as you like.
+# The webhook worker (docs/webhooks.md, "The worker"); start as many as you like.
 # Like serve, it prints log lines only: each delivery attempt, its start and stop.
 worker: install
 	@exec $(BIN)/python manage.py deliver_webhooks
 
-# Production on this laptop (scripts/prod_local.py): make serve and make worker
+# Production on this laptop (scripts/prod_local.py, docs/operations.md): make serve and make worker
 # with the production settings and throwaway secrets (.prod-local/, git-ignored),
 # on the embedded PostgreSQL unless DATABASE_URL is set, behind a TLS proxy on
 # https://localhost:$(HTTPS_PORT) that sets X-Forwarded-For and -Proto (PROXY_COUNT=1).
