@@ -9,9 +9,12 @@ that are not HTTP) gets what the schema promises, not an HTML page.
 import json
 import socket
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import schemathesis
+from django.conf import settings
 from django.test import SimpleTestCase, tag
 from django.urls import reverse
 
@@ -21,6 +24,7 @@ from testing.servers import ServerTestCase
 LONG_PATH = "/api/sellers/" + "a" * 5000 + "/"
 LONG_HEADER = "b" * 9000
 SERVER_ERRORS = {"400", "414", "431"}
+COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
 
 
 @tag("long")
@@ -51,6 +55,20 @@ class GunicornRefusalTests(ServerTestCase):
         self.assertTrue(head.startswith("HTTP/1.1 400 "), head)
         self.assertIn("Content-Type: application/json", head)
         self.assertEqual(json.loads(body)["code"], "bad_request")
+
+    def test_schemathesis_finds_the_answers_to_a_long_url_and_a_long_header_documented(self):
+        """Schemathesis's own checks (status code, content type, body schema), as the
+        fuzz applies them, on gunicorn's answers to the committed schema's operation."""
+        operation = schemathesis.openapi.from_path(COMMITTED_SCHEMA)["/api/sellers/"]["GET"]
+        cases = {
+            414: operation.Case(query={"page": "9" * 5000}),
+            431: operation.Case(headers={"X-Long": LONG_HEADER}),
+        }
+        for status, case in cases.items():
+            with self.subTest(status):
+                response = case.call(base_url=self.server.base_url)
+                self.assertEqual(response.status_code, status)
+                case.validate_response(response)
 
     def test_the_server_still_serves_after_refusing(self):
         requests.get(self.url(LONG_PATH))
