@@ -185,7 +185,7 @@ class Server:
             time.sleep(0.1)
 
     def log_lines(self) -> list[dict]:
-        """The JSON lines the server wrote (make's own echo lines are skipped)."""
+        """The JSON lines the server wrote (any other, e.g. a traceback on stderr, skipped)."""
         lines = []
         for line in self.output().splitlines():
             if line.startswith("{"):
