@@ -23,8 +23,8 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production: the production settings, whose environment (see docs/operations.md,
-# "Configuration") says the rest; never the embedded PostgreSQL.
+# Production: the production settings, whose environment (.env.example lists it;
+# docs/operations.md, "Configuration") says the rest; never the embedded PostgreSQL.
 # Every line it prints is a log line (JSON with LOG_FORMAT=json, the production
 # default): make echoes no command, migrate logs what it applied.
 serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
@@ -38,10 +38,11 @@ serve: install
 worker: install
 	@exec $(BIN)/python manage.py deliver_webhooks
 
-# Production on this laptop (scripts/prod_local.py, docs/operations.md): make serve and make worker
-# with the production settings and throwaway secrets (.prod-local/, git-ignored),
-# on the embedded PostgreSQL unless DATABASE_URL is set, behind a TLS proxy on
-# https://localhost:$(HTTPS_PORT) that sets X-Forwarded-For and -Proto (PROXY_COUNT=1).
+# Production on this laptop (scripts/prod_local.py, docs/operations.md): make serve
+# and make worker with the production settings and throwaway secrets (.prod-local/,
+# git-ignored), on the embedded PostgreSQL unless DATABASE_URL is set, behind a TLS
+# proxy on https://localhost:$(HTTPS_PORT) that sets X-Forwarded-For and -Proto
+# (PROXY_COUNT=1).
 HTTPS_PORT ?= 8443
 PROD_LOCAL_DIR ?= .prod-local
 prod-local: install

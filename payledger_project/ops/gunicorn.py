@@ -81,7 +81,7 @@ class JsonErrorWorker(SyncWorker):
 
     gunicorn has no hook for its error pages: its ``handle_error`` chooses the
     status and logs, then calls ``util.write_error``, which this worker process
-    replaces (docs/decisions/0007-gunicorn-json-errors.md)."""
+    replaces (docs/decisions/0009-gunicorn-json-errors.md)."""
 
     def init_process(self) -> None:
         util.write_error = json_error_write
