@@ -12,6 +12,9 @@ empty caches (see test_runner.py).
 import os
 
 os.environ["DEBUG"] = "false"
+# Production's refusal of this switch without DEBUG is not the suite's concern:
+# it sets the setting itself, below.
+os.environ.pop("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK", None)
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 # b"payledger-tests-only-webhook-key", as a Fernet key.
 os.environ.setdefault(
