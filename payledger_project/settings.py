@@ -282,7 +282,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "payments.models.CreditRequest.Status",
         "EventTypeEnum": "payments.models.Event.Type",
-        "SubscribableEventTypeEnum": "webhooks.services.SUBSCRIBABLE_EVENT_TYPES",
+        "SubscribableEventTypeEnum": "webhooks.serializers.SUBSCRIBABLE_EVENT_TYPE_CHOICES",
         "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
     },
 }

@@ -1,14 +1,20 @@
 from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
+from payments.models import Event
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import SUBSCRIBABLE_EVENT_TYPES
+
+# Named SubscribableEventTypeEnum in the schema (settings.SPECTACULAR_SETTINGS).
+SUBSCRIBABLE_EVENT_TYPE_CHOICES = [
+    (value, Event.Type(value).label) for value in SUBSCRIBABLE_EVENT_TYPES
+]
 
 
 class WebhookEndpointInputSerializer(serializers.Serializer):
     url = StrictCharField(max_length=2000, help_text="HTTPS; must resolve to a public address.")
     event_types = serializers.MultipleChoiceField(
-        choices=SUBSCRIBABLE_EVENT_TYPES, allow_empty=False
+        choices=SUBSCRIBABLE_EVENT_TYPE_CHOICES, allow_empty=False
     )
 
 

@@ -37,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--event-types",
             nargs="+",
-            choices=[value for value, _ in SUBSCRIBABLE_EVENT_TYPES],
+            choices=SUBSCRIBABLE_EVENT_TYPES,
             metavar="TYPE",
             help="event types to register for (default: all); test events always come",
         )
@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 endpoint = webhook_endpoint_create(
                     seller=seller,
                     url=url,
-                    event_types=event_types or [value for value, _ in SUBSCRIBABLE_EVENT_TYPES],
+                    event_types=event_types or SUBSCRIBABLE_EVENT_TYPES,
                 )
             except (DomainError, ValidationError) as error:
                 server.server_close()
