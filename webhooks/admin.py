@@ -23,20 +23,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["id", "seller", "url", "status", "created_at", "last_event_id"]
     list_filter = ["status"]
     search_fields = ["url", "seller__name"]
-    fields = [
-        "seller",
-        "url",
-        "event_types",
-        "status",
-        "created_at",
-        "last_event_id",
-        "next_attempt_at",
-        "failed_attempts",
-        "retrying_since",
-        "failing_since",
-        "previous_secret_expires_at",
-    ]
-    readonly_fields = fields
+    # Never shown, not even to superusers: only the seller sees a secret, once.
+    exclude = ["secret", "previous_secret"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        # Written by the services and the worker only.
+        return [
+            field.name
+            for field in WebhookEndpoint._meta.fields
+            if field.name not in {"id", *self.exclude}
+        ]
+
     inlines = [WebhookDeliveryInline]
     actions = ["send_test_event"]
 
