@@ -34,13 +34,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from payments.events import event_message, event_payload
 from payments.models import Event
-from payments.serializers import EventOutputSerializer
 from sellers.models import Seller
 from webhooks.exceptions import DuplicateUrl, EndpointFailing, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -61,16 +60,11 @@ SUBSCRIBABLE_EVENT_TYPES = [
 ]
 
 
-def webhook_test_payload(*, endpoint_id: int) -> dict:
-    """The ``data`` of a ``webhook.test`` event: which endpoint it was sent to."""
-    return {"endpoint": endpoint_id}
-
-
 def webhook_event_wanted(endpoint: WebhookEndpoint, event: Event) -> bool:
     """Whether ``event`` is delivered to ``endpoint``: a type it subscribed to, or a
     test event sent to it."""
     if event.type == Event.Type.WEBHOOK_TEST:
-        return event.payload == webhook_test_payload(endpoint_id=endpoint.pk)
+        return event.payload == event_payload(Event.Type.WEBHOOK_TEST, endpoint=endpoint.pk)
     return event.type in endpoint.event_types
 
 
@@ -148,7 +142,7 @@ def webhook_endpoint_test_send(*, endpoint: WebhookEndpoint) -> Event:
         return Event.objects.create(
             type=Event.Type.WEBHOOK_TEST,
             seller_id=endpoint.seller_id,
-            payload=webhook_test_payload(endpoint_id=endpoint.pk),
+            payload=event_payload(Event.Type.WEBHOOK_TEST, endpoint=endpoint.pk),
         )
 
 
@@ -197,9 +191,7 @@ class _Outcome:
 
 def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
     started = time.monotonic()
-    body = json.dumps(
-        EventOutputSerializer(event).data, cls=DjangoJSONEncoder, separators=(",", ":")
-    ).encode()
+    body = json.dumps(event_message(event), separators=(",", ":")).encode()
     now = timezone.now()
     headers = {
         "Content-Type": "application/json",
