@@ -12,15 +12,16 @@ empty caches (see test_runner.py).
 import os
 
 os.environ["DEBUG"] = "false"
-# Production's refusal of this switch without DEBUG is not the suite's concern:
-# it sets the setting itself, below.
-os.environ.pop("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK", None)
+# A developer's shell may have the loopback switch on; without DEBUG the settings
+# would refuse it. The suite sets the setting itself, below.
+os.environ["PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK"] = "false"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 # b"payledger-tests-only-webhook-key", as a Fernet key.
 os.environ.setdefault(
     "PAYLEDGER_WEBHOOK_SECRET_KEYS", "cGF5bGVkZ2VyLXRlc3RzLW9ubHktd2ViaG9vay1rZXk="
 )
 
+from payledger_project.environment import env  # noqa: E402
 from payledger_project.settings import *  # noqa: E402, F403
 
 SECURE_SSL_REDIRECT = False
@@ -46,6 +47,6 @@ LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405
 # A local receiver on loopback, over plain HTTP, answering fast; retries soon.
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = True
 # A worker process a test kills mid-delivery waits longer (see webhooks/tests).
-PAYLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("TEST_WEBHOOK_TIMEOUT", "0.5"))
+PAYLEDGER_WEBHOOK_TIMEOUT = env.float("TEST_WEBHOOK_TIMEOUT", 0.5)
 PAYLEDGER_WEBHOOK_RETRY_BASE = 0.05
 PAYLEDGER_WEBHOOK_RETRY_CAP = 0.2
