@@ -15,10 +15,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import TestCase, TransactionTestCase, override_settings, tag
+from django.urls import reverse
 
 from payments.models import Event
 from payments.services import phone_charge_create
-from testing.factories import seller_make
+from testing.factories import client_for, seller_make
 from testing.servers import database_url_of_the_tests, free_port
 from webhooks.listener import delivery_line
 from webhooks.models import WebhookEndpoint
@@ -49,8 +50,8 @@ def developer_environment() -> dict[str, str]:
 class Listener:
     """`python manage.py listen_webhooks --username <name> --port <port>`, its output."""
 
-    def __init__(self, username: str):
-        self.port = free_port()
+    def __init__(self, username: str, port: int | None = None):
+        self.port = port or free_port()
         self.directory = tempfile.TemporaryDirectory(prefix="payledger-listen-")
         self.log = Path(self.directory.name) / "listen.log"
         with open(self.log, "wb") as log:
@@ -149,6 +150,31 @@ class ListenWebhooksTests(TransactionTestCase):
         self.assertEqual(self.listener.interrupt(), 0)
         self.assertFalse(WebhookEndpoint.objects.exists())
         self.assertIn("Removed endpoint", self.listener.output())
+
+
+@tag("long")
+class ListenOnARegisteredEndpointTests(TransactionTestCase):
+    """As the docs' example: the seller registers the loopback URL through the API
+    first, then listens on it."""
+
+    def test_it_uses_the_endpoint_registered_before_and_keeps_it_when_stopped(self):
+        seller = seller_make(balance=100)
+        port = free_port()
+        registered = client_for(seller.user).post(
+            reverse("webhook-endpoint-list"),
+            {"url": f"http://127.0.0.1:{port}/", "event_types": ["phone_charge.created"]},
+            format="json",
+        )
+        self.assertEqual(registered.status_code, 201, registered.content)
+        listener = Listener(seller.user.username, port=port)
+        self.addCleanup(listener.cleanup)
+        phone_charge_create(seller_id=seller.pk, phone_number="+14155550123", amount=5)
+        self.assertEqual(deliver_until_idle().returncode, 0)
+        listener.wait_for("verified phone_charge.created")
+        self.assertEqual(listener.interrupt(), 0)
+        self.assertIn(f"Using endpoint #{registered.json()['id']}", listener.output())
+        self.assertNotIn(registered.json()["secret"], listener.output())
+        self.assertTrue(WebhookEndpoint.objects.filter(pk=registered.json()["id"]).exists())
 
 
 class ListenWebhooksRefusalTests(TestCase):
