@@ -223,14 +223,23 @@ class WebhookLoopbackSettingsTests(SimpleTestCase):
         self.assertEqual(values, {"PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK": True})
 
     def test_the_development_settings_turn_it_on_unless_told_not(self):
-        def development(**environment: str) -> bool:
-            code = "import os; os.environ['DJANGO_SETTINGS_MODULE'] = " + (
-                "'payledger_project.development_settings'; "
+        def development(switch: str | None) -> bool:
+            # The suite's own settings set the switch off in this process's environment.
+            set_switch = (
+                f"os.environ['PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK'] = {switch!r}; "
+                if switch is not None
+                else "os.environ.pop('PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK', None); "
+            )
+            code = (
+                "import os; "
+                + set_switch
+                + "os.environ['DJANGO_SETTINGS_MODULE'] = "
+                + "'payledger_project.development_settings'; "
                 + SHOW.format(names=("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK",))
             )
-            result = start_django(code=code, **environment)
+            result = start_django(code=code, DEBUG="true")
             self.assertEqual(result.returncode, 0, result.stderr)
             return json.loads(result.stdout)["PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK"]
 
-        self.assertIs(development(DEBUG="true"), True)
-        self.assertIs(development(DEBUG="true", PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK="false"), False)
+        self.assertIs(development(switch=None), True)
+        self.assertIs(development(switch="false"), False)
