@@ -77,6 +77,14 @@ call GET "/api/payments/transactions/export.csv?created_after=$FROM&created_befo
 step "events: what happened to the seller, oldest first"
 call GET /api/payments/events/ -H "$AUTH"
 
+step "a webhook endpoint on this machine (make run allows loopback); its secret is shown this once"
+HOOK=$(call POST /api/webhook-endpoints/ -H "$AUTH" -H "$JSON" \
+  -d '{"url": "http://127.0.0.1:8765/", "event_types": ["phone_charge.created", "phone_charge.reversed"]}')
+echo "$HOOK"
+HOOK_ID=$(echo "$HOOK" | field id)
+call POST "/api/webhook-endpoints/$HOOK_ID/test/" -H "$AUTH" # a webhook.test event, queued for it
+echo "to receive and verify it: python manage.py listen_webhooks --username $SELLER, then make worker"
+
 step "log out: the seller's key stops working (the staff's keys are revoked too)"
 call GET /api/api-keys/ -H "$AUTH"
 call POST /api/auth/logout/ -H "$AUTH"

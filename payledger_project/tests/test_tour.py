@@ -95,6 +95,15 @@ class TourTests(ServerTestCase):
         self.assertEqual((rows[0]["kind"], rows[0]["created_at"]), ("opening_balance", month_start))
         self.assertEqual([row["kind"] for row in rows[1:]], ["credit", "charge", "reversal"])
 
+    def test_a_loopback_webhook_endpoint_is_made_and_sent_a_test_event(self):
+        printed = step_output(self.tour(), "a webhook endpoint").splitlines()
+        endpoint, event = json.loads(printed[0]), json.loads(printed[1])
+        self.assertEqual(endpoint["url"], "http://127.0.0.1:8765/")
+        self.assertTrue(endpoint["secret"])
+        self.assertEqual(
+            (event["type"], event["data"]), ("webhook.test", {"endpoint": endpoint["id"]})
+        )
+
     def test_the_sellers_key_is_refused_after_logout(self):
         self.assertIn("the seller's key after logout: HTTP 401", self.tour())
 
