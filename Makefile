@@ -23,7 +23,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production: the production settings, whose environment (see README,
+# Production: the production settings, whose environment (see docs/operations.md,
 # "Configuration") says the rest; never the embedded PostgreSQL.
 serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
 serve: install
@@ -31,7 +31,7 @@ serve: install
 	$(BIN)/python manage.py collectstatic --noinput
 	exec $(BIN)/gunicorn --config gunicorn.conf.py
 
-# The webhook worker (README, "Events and webhooks"); start as many as you like.
+# The webhook worker (docs/webhooks.md, "The worker"); start as many as you like.
 worker: install
 	exec $(BIN)/python manage.py deliver_webhooks
 

@@ -343,7 +343,7 @@ PAYLEDGER_THROTTLE_RATES = {
     "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
 }
 
-# Webhooks (see README, "Events and webhooks"). Loopback and plain-HTTP URLs
+# Webhooks (see docs/webhooks.md). Loopback and plain-HTTP URLs
 # are refused; only the test settings allow them, for a local receiver.
 PAYLEDGER_WEBHOOK_TIMEOUT = 10.0
 PAYLEDGER_WEBHOOK_RETRY_BASE = 10.0

@@ -89,7 +89,7 @@ from sellers.selectors import seller_list
 
 MAY_LAG = (
     "Served by the read replica when one is configured, so it may lag the primary by the"
-    ' replica\'s delay (README, "Scaling"). To read your own write, use the answer of the'
+    " replica's delay (docs/scaling.md). To read your own write, use the answer of the"
     " write itself (a charge answers with its `transaction_id` and the new `balance`) or"
     " `GET /api/sellers/me/`, which always reads the primary."
 )
@@ -332,7 +332,7 @@ class TransactionExportApi(GenericAPIView):
     filterset_class = TransactionFilter
 
     def get_queryset(self):
-        # May lag behind the primary by the replica's delay (see "Scaling").
+        # May lag behind the primary by the replica's delay (see docs/scaling.md).
         return transaction_list(user=self.request.user).using(replica_or_primary())
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
@@ -385,7 +385,7 @@ class TransactionListApi(ListAPIView):
     pagination_class = JournalPagination
 
     def get_queryset(self):
-        # May lag behind the primary by the replica's delay (see "Scaling").
+        # May lag behind the primary by the replica's delay (see docs/scaling.md).
         return transaction_list(user=self.request.user).using(replica_or_primary())
 
 

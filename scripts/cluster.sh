@@ -47,7 +47,7 @@ MADE_BY="made by scripts/cluster.sh up for PayLedger; its down removes it"
 HBA_BEGIN="# payledger cluster $CLUSTER_DB: added by scripts/cluster.sh up, removed by its down"
 HBA_END="# payledger cluster $CLUSTER_DB: end"
 # The key of the webhook secrets, the same for migrations and every app server;
-# this one is for the local cluster only: set your own (README, "Configuration").
+# this one is for the local cluster only: set your own (docs/operations.md, "Configuration").
 export PAYLEDGER_WEBHOOK_SECRET_KEYS=${PAYLEDGER_WEBHOOK_SECRET_KEYS:-cGF5bGVkZ2VyLWNsdXN0ZXItZGVtby1rZXktb25seSE=}
 # The request timeouts PgBouncer sets on each server connection it opens.
 LOCK_TIMEOUT_MS=${PAYLEDGER_LOCK_TIMEOUT_MS:-5000}

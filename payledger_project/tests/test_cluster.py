@@ -74,7 +74,7 @@ MAY_RESTART_PRIMARY = os.environ.get("PAYLEDGER_CLUSTER_RESTART_PRIMARY") == "1"
 
 
 def cluster(target: str, environment: dict[str, str] = ENVIRONMENT) -> str:
-    """`make cluster` or `make cluster-down`, as the README says, on this suite's ports."""
+    """`make cluster` or `make cluster-down`, as docs/scaling.md says, on this suite's ports."""
     result = subprocess.run(
         ["make", "--no-print-directory", target, f"VENV={sys.prefix}"],
         env={**os.environ, **environment},

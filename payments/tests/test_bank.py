@@ -51,7 +51,7 @@ class BankTestCase(ServerTestCase):
 
 @skipUnless(SECONDS > 0, NEEDS)
 class BankTests(BankTestCase):
-    """Two app servers, each `make serve` as the README runs PayLedger, under faults;
+    """Two app servers, each `make serve` as docs/operations.md runs PayLedger, under faults;
     one of them is killed outright along the way."""
 
     command = ["make", "--no-print-directory", "serve", f"VENV={sys.prefix}"]
