@@ -28,10 +28,15 @@ def free_port() -> int:
 
 
 class Server:
-    """One gunicorn (through `make serve` or directly), its log, and how to stop it."""
+    """One server (gunicorn, through `make serve` or directly, or runserver), its log,
+    and how to stop it."""
 
     def __init__(
-        self, command: list[str], environment: dict[str, str], ready_path: str = "/healthz"
+        self,
+        command: list[str],
+        environment: dict[str, str],
+        ready_path: str = "/healthz",
+        cwd: Path = ROOT,
     ):
         self.base_url = f"http://127.0.0.1:{environment['PORT']}"
         self.ready_path = ready_path
@@ -40,7 +45,7 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command,
-                cwd=ROOT,
+                cwd=cwd,
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -64,10 +69,12 @@ class Server:
         self.stop()
         raise AssertionError(f"the server did not answer in {START_TIMEOUT} s:\n{self.output()}")
 
-    def stop(self) -> None:
-        # The process group: make, and the gunicorn master and workers it started.
+    def stop(self, signal_number: int = signal.SIGTERM) -> None:
+        """Signals the process group (make, and the gunicorn master and workers it
+        started; or runserver's reloader and its child, with SIGINT, a Ctrl-C) and
+        waits for the command to exit."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, signal_number)
             try:
                 self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:

@@ -26,11 +26,14 @@ from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import TransactionTestCase, tag
 
+from payledger_project.postgresql import embedded
 from sellers.models import Seller
 from testing.factories import PASSWORD, api_key_make
 from testing.processes import Server, free_port
 
 HOST = "pay.example.com"
+# What manage.py says on stderr when it starts the embedded PostgreSQL.
+ANNOUNCEMENT = "Using the embedded PostgreSQL"
 STORM = 30
 REDIS_SERVER = shutil.which("redis-server")
 User = get_user_model()
@@ -82,6 +85,17 @@ def database_url_of_the_tests() -> str:
     # The embedded server's host is its socket directory, a path: quoted, it fits a URL.
     host = quote(db["HOST"] or "localhost", safe="")
     return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def developer_environment(data_dir: str, **variables: str) -> dict[str, str]:
+    """A developer's shell: no DATABASE_URL, no DEBUG, no settings module."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        embedded.DATA_DIR_VARIABLE: data_dir,
+        **variables,
+    }
 
 
 def production_environment(**variables: str) -> dict[str, str]:

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from payments.models import CreditRequest, IdempotencyKey, PhoneCharge, Transaction
 from payments.selectors import ledger_problems
-from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
 from sellers.models import Seller
 from testing.concurrency import StormTestCase, run_at_once
 from testing.factories import client_for, credit_approved_make, seller_make
+from testing.keyed_requests import charge, crash_while_recording_the_answer
 
 
 class IdempotentChargeTests(TestCase):
