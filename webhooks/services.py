@@ -37,13 +37,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from payments.events import event_message
 from payments.models import Event
-from payments.serializers import EventOutputSerializer
 from sellers.models import Seller
 from webhooks.exceptions import DuplicateUrl, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -154,9 +153,7 @@ class _Outcome:
 
 def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
     started = time.monotonic()
-    body = json.dumps(
-        EventOutputSerializer(event).data, cls=DjangoJSONEncoder, separators=(",", ":")
-    ).encode()
+    body = json.dumps(event_message(event), separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "PayLedger-Webhooks/1",
