@@ -23,8 +23,8 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Production: the production settings, whose environment (see docs/operations.md,
-# "Configuration") says the rest; never the embedded PostgreSQL.
+# Production: the production settings, whose environment (.env.example lists it;
+# docs/operations.md, "Configuration") says the rest; never the embedded PostgreSQL.
 serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
 serve: install
 	$(BIN)/python manage.py migrate --noinput

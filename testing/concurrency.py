@@ -48,7 +48,7 @@ class StormTestCase(TransactionTestCase):
     ``storm()`` keeps what it saw as plain data on the class (outcomes, balances,
     journal rows read right after the storm); the database is then emptied once, for
     the class rather than after each test, so the tests read only that data and
-    write nothing (docs/decisions/0009-storms-once-per-class.md).
+    write nothing (docs/decisions/0010-storms-once-per-class.md).
     """
 
     @classmethod

@@ -26,7 +26,6 @@ from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import TransactionTestCase, tag
 
-from payledger_project.postgresql import embedded
 from sellers.models import Seller
 from testing.factories import PASSWORD, api_key_make
 from testing.processes import Server, free_port
@@ -93,7 +92,7 @@ def developer_environment(data_dir: str, **variables: str) -> dict[str, str]:
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        embedded.DATA_DIR_VARIABLE: data_dir,
+        "PAYLEDGER_PGDATA": data_dir,
         **variables,
     }
 

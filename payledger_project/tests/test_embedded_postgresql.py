@@ -17,7 +17,6 @@ from pathlib import Path
 from django.conf import settings
 from django.test import SimpleTestCase, tag
 
-from payledger_project.postgresql import embedded
 from testing.processes import Server, free_port
 from testing.servers import ANNOUNCEMENT, developer_environment
 
@@ -49,7 +48,7 @@ def status(data_dir: str) -> str:
     return subprocess.run(
         [sys.executable, "-m", "payledger_project.postgresql.embedded", "status"],
         cwd=ROOT,
-        env={**os.environ, embedded.DATA_DIR_VARIABLE: data_dir},
+        env={**os.environ, "PAYLEDGER_PGDATA": data_dir},
         capture_output=True,
         text=True,
         check=True,
@@ -68,7 +67,7 @@ class EmbeddedTestCase(SimpleTestCase):
         subprocess.run(
             [sys.executable, "-m", "payledger_project.postgresql.embedded", "stop"],
             cwd=ROOT,
-            env={**os.environ, embedded.DATA_DIR_VARIABLE: self.data_dir},
+            env={**os.environ, "PAYLEDGER_PGDATA": self.data_dir},
             capture_output=True,
         )
         subprocess.run(["rm", "-rf", self.data_dir], check=True)
