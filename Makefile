@@ -61,21 +61,25 @@ db-status: install
 db-stop: install
 	$(BIN)/python -m payledger_project.postgresql.embedded stop
 
-# The everyday run: lint, then every test but the long ones (servers, browsers,
+# The everyday run: lint (ruff, and lint-imports: apps depend one way, see
+# pyproject.toml), then every test but the long ones (servers, browsers,
 # subprocesses, the fuzz, the cluster proof, the model's many examples).
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not long"
 
 # The full tier, as .ci/run runs it: every test, the long ones included.
 test-all: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

@@ -3,7 +3,8 @@
 Each runs the same charge (conditional debit, phone credit, charge row,
 journal row, event) against its own scratch PostgreSQL database on this machine:
 pgbench runs the SQL alone; the bare view (bench/bare/) and PayLedger run
-under gunicorn with gunicorn.conf.py and are driven by wrk over loopback.
+under gunicorn with gunicorn.conf.py (started and stopped by testing's Server,
+as the tests' servers are) and are driven by wrk over loopback.
 Each is measured "hot" (every charge from one seller, so they queue on its
 row lock) and "spread" (over 20 sellers). Prints one table, writes
 bench/results/latest.json, then runs verify_ledger on all three databases
@@ -14,7 +15,8 @@ PAYLEDGER_BENCH_DB_PREFIX, else payledger_bench_) and are dropped and created
 afresh on every run, but only if this benchmark created them (bench/scratch.py).
 
     make bench                                   # 10 s per run
-    .venv/bin/python bench/run.py --seconds 5    # the smoke CI runs
+    .venv/bin/python bench/run.py --seconds 3    # the smoke CI runs
+    .venv/bin/python bench/run.py --threads 8    # gunicorn's threaded workers
 """
 
 import argparse
@@ -23,16 +25,12 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,6 +39,7 @@ from bench.scratch import (  # noqa: E402
     db_prefix,
     scratch_databases_recreate,
 )
+from testing.processes import Server, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -59,7 +58,7 @@ Token.objects.bulk_create(Token(user_id=user_id, key=key) for user_id, key in {t
 """
 # PayLedger as deployed behind one TLS-terminating proxy, rate limits lifted;
 # everything else at its production default, logs included (one JSON line per
-# request and one per charge, written to /dev/null here).
+# request and one per charge, written to the server's log file, as in production).
 PAYLEDGER_ENVIRONMENT = {
     "DEBUG": "false",
     "SECRET_KEY": "benchmark-only-secret-key-" + "x" * 30,
@@ -108,48 +107,23 @@ def seeded_database(url: str, drf_tokens: bool = False) -> list[str]:
     return [key for _, key in tokens]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Gunicorn:
-    """gunicorn with the project's gunicorn.conf.py, on a free loopback port."""
-
-    def __init__(self, wsgi: str, env: dict[str, str], port: int = 0):
-        self.port = port or free_port()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                wsgi,
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url, timeout=1, allow_redirects=False)
-                return
-            except requests.RequestException:  # not listening yet, or still loading the app
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn for {wsgi} did not start")
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=30)
+def gunicorn(wsgi: str, env: dict[str, str], port: int, threads: int) -> Server:
+    """gunicorn with the project's gunicorn.conf.py on loopback (``port``, or a free
+    one), ready; ``threads`` per worker (more than 1: gunicorn's gthread workers)."""
+    port = port or free_port()
+    server = Server(
+        [
+            sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+            "--bind", f"127.0.0.1:{port}", "--threads", str(threads), wsgi,
+        ],
+        {**os.environ, **env, "PORT": str(port)},
+    )  # fmt: skip
+    try:
+        server.wait_until_ready()
+    except AssertionError:
+        server.cleanup()
+        raise
+    return server
 
 
 class CpuUse:
@@ -290,7 +264,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each run")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (sync)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)"
+    )
     parser.add_argument("--output", default=str(BENCH / "results" / "latest.json"))
     parser.add_argument(
         "--db-prefix",
@@ -325,28 +302,31 @@ def main() -> None:
     }
 
     bare_url, bare_tokens = databases["bare"]
-    bare = Gunicorn("bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url}, port=options.port)
+    bare = gunicorn(
+        "bench.bare.wsgi", {**server_env, "DATABASE_URL": bare_url}, options.port, options.threads
+    )
     try:
         runs["bare DRF view"] = {
-            "hot": wrk(bare.url, bare_tokens[:1], *load, bare.process.pid),
-            "spread": wrk(bare.url, bare_tokens, *load, bare.process.pid),
+            "hot": wrk(bare.base_url, bare_tokens[:1], *load, bare.process.pid),
+            "spread": wrk(bare.base_url, bare_tokens, *load, bare.process.pid),
         }
     finally:
-        bare.stop()
+        bare.cleanup()
 
     app_url, app_tokens = databases["app"]
-    app = Gunicorn(
+    app = gunicorn(
         "payledger_project.wsgi",
         {**server_env, **PAYLEDGER_ENVIRONMENT, "DATABASE_URL": app_url},
-        port=options.port and options.port + 1,
+        options.port and options.port + 1,
+        options.threads,
     )
     try:
         runs["PayLedger"] = {
-            "hot": wrk(app.url, app_tokens[:1], *load, app.process.pid),
-            "spread": wrk(app.url, app_tokens, *load, app.process.pid),
+            "hot": wrk(app.base_url, app_tokens[:1], *load, app.process.pid),
+            "spread": wrk(app.base_url, app_tokens, *load, app.process.pid),
         }
     finally:
-        app.stop()
+        app.cleanup()
 
     payledger, bare_view, sql = (
         runs["PayLedger"],
@@ -357,6 +337,7 @@ def main() -> None:
         "seconds_per_run": options.seconds,
         "connections": options.connections,
         "gunicorn_workers": options.workers,
+        "gunicorn_threads": options.threads,
         "runs": runs,
         "ratios": {
             "hot_vs_bare": payledger["hot"]["per_second"] / bare_view["hot"]["per_second"],

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from payments.api import SellerBalanceApi
 from sellers.api import LogoutApi, TokenObtainApi
 
 # Django tries these in order: the charge, by far the most requested path, is
@@ -14,6 +15,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-token-auth/", TokenObtainApi.as_view(), name="api-token-auth"),
     path("api/auth/logout/", LogoutApi.as_view(), name="logout"),
+    # A seller's balance is payments' (balances, the journal) at the seller's address;
+    # before the sellers' routes, whose detail pattern would take "me" for an id.
+    path("api/sellers/me/", SellerBalanceApi.as_view(), name="seller-me"),
     path("api/", include("sellers.urls")),
     path("api/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

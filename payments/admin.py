@@ -4,13 +4,14 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from payledger_project.exceptions import DomainError
 from payledger_project.money import money_column, money_format
+from payledger_project.permissions import staff_may
 from payments.models import (
     CreditRequest,
     PhoneAccount,
@@ -18,8 +19,12 @@ from payments.models import (
     PhoneChargeReversal,
     Transaction,
 )
-from payments.permissions import APPROVE_CREDIT, REVERSE_CHARGE, staff_may
-from payments.selectors import credit_requests_with_seller_activity, seller_recent_journal
+from payments.permissions import APPROVE_CREDIT, REVERSE_CHARGE
+from payments.selectors import (
+    credit_requests_with_seller_activity,
+    seller_recent_journal,
+    sellers_with_totals,
+)
 from payments.services import (
     REJECTION_REASON_MAX_LENGTH,
     REVERSAL_REASON_MAX_LENGTH,
@@ -27,6 +32,7 @@ from payments.services import (
     credit_request_reject,
     phone_charge_reverse,
 )
+from sellers.models import Seller
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -422,3 +428,48 @@ class TransactionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     amount_shown = money_column("amount", "amount")
     balance_after_shown = money_column("balance_after", "balance after")
+
+
+@admin.register(Seller)
+class SellerAdmin(admin.ModelAdmin):
+    """Sellers register through the API; balances move only through payments services.
+    Registered here, not in sellers: every column but the name is the seller's books."""
+
+    # On the list and on a seller's page alike.
+    columns = ["balance_shown", "credited", "charged", "reversed", "records", "created_at"]
+    list_display = ["id", "name", "user", *columns]
+    search_fields = ["name", "user__username"]
+    fields = ["name", "user", *columns]
+    readonly_fields = [field for field in fields if field != "name"]
+    list_select_related = ["user"]
+    balance_shown = money_column("balance", "balance")
+    # Totals the queryset adds up (sellers_with_totals), sortable by the integer.
+    credited = money_column("credited", "credited in all")
+    charged = money_column("charged", "charged in all")
+    reversed = money_column("reversed", "given back by reversals")
+
+    def get_queryset(self, request):
+        return sellers_with_totals(super().get_queryset(request))
+
+    @admin.display(description="records")
+    def records(self, seller: Seller) -> str:
+        journal = reverse("admin:payments_transaction_changelist")
+        requests = reverse("admin:payments_creditrequest_changelist")
+        return format_html(
+            '<a href="{}?seller__id__exact={}">journal</a> · '
+            '<a href="{}?seller__id__exact={}&amp;status=all">credit requests</a>',
+            journal,
+            seller.pk,
+            requests,
+            seller.pk,
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Only the fields the form edits, never a balance read when the page loaded.
+        obj.save(update_fields=form.changed_data)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

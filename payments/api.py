@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView, get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from payledger_project.db_routing import replica_or_primary
 from payledger_project.money import money_format
+from payledger_project.permissions import IsSeller
 from payledger_project.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENT_REPLAYED,
@@ -54,6 +55,7 @@ from payments.selectors import (
     event_list,
     export_sellers,
     phone_charge_list,
+    seller_balance_before,
     seller_statement,
     statement_seller_id,
     transaction_export_opening_rows,
@@ -61,6 +63,7 @@ from payments.selectors import (
     transaction_list,
 )
 from payments.serializers import (
+    BalanceAtQuerySerializer,
     CreditRequestInputSerializer,
     CreditRequestOutputSerializer,
     CreditRequestRejectInputSerializer,
@@ -69,6 +72,7 @@ from payments.serializers import (
     PhoneChargeInputSerializer,
     PhoneChargeOutputSerializer,
     PhoneChargeReverseInputSerializer,
+    SellerBalanceOutputSerializer,
     StatementOutputSerializer,
     StatementQuerySerializer,
     TransactionOutputSerializer,
@@ -82,7 +86,7 @@ from payments.services import (
     phone_charge_create,
     phone_charge_reverse,
 )
-from sellers.permissions import IsSeller
+from sellers.selectors import seller_list
 
 MAY_LAG = (
     "Served by the read replica when one is configured, so it may lag the primary by the"
@@ -436,6 +440,38 @@ class StatementApi(APIView):
         return Response(
             StatementOutputSerializer(statement, context={"journal_url": journal_url}).data
         )
+
+
+# Served at /api/sellers/me/ (the seller's address) by payments, which owns balances
+# and the journal.
+class SellerBalanceApi(APIView):
+    """The caller's own seller account with its balance: now, or with `?at=` at an
+    instant (from the journal's running balance). Always read from the primary."""
+
+    @extend_schema(
+        summary="The caller's own seller account (with ?at=, its balance at that instant)",
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description=(
+                    "RFC 3339 with an offset: answer the balance after every movement before"
+                    " this instant, from the journal's running balance."
+                ),
+            )
+        ],
+        responses={200: SellerBalanceOutputSerializer, **error_responses(400, 401, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        seller = get_object_or_404(seller_list(user=request.user), user=request.user)
+        answer = SellerBalanceOutputSerializer(seller).data
+        if "at" in request.query_params:
+            at = BalanceAtQuerySerializer(data=request.query_params)
+            at.is_valid(raise_exception=True)
+            instant = at.validated_data["at"]
+            answer["balance"] = seller_balance_before(seller_id=seller.pk, instant=instant)
+            answer["at"] = at.data["at"]
+        return Response(answer)
 
 
 @extend_schema_view(

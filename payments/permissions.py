@@ -6,8 +6,10 @@ of a decision or a reversal is staff and not the seller's own user."""
 from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
+from payledger_project.permissions import staff_may
+from sellers.permissions import VIEW_SELLERS
+
 APPROVE_CREDIT = "payments.approve_creditrequest"
-VIEW_SELLERS = "sellers.view_seller"
 VIEW_CREDIT_REQUESTS = "payments.view_creditrequest"
 VIEW_JOURNAL = "payments.view_transaction"
 VIEW_CHARGES = "payments.view_phonecharge"
@@ -18,12 +20,6 @@ CREDIT_APPROVERS = "Credit approvers"
 # What an approver needs: to decide requests, and to see the sellers and books
 # behind them.
 CREDIT_APPROVER_PERMISSIONS = [APPROVE_CREDIT, VIEW_SELLERS, VIEW_CREDIT_REQUESTS, VIEW_JOURNAL]
-
-
-def staff_may(user, permission: str) -> bool:
-    """Whether ``user`` reads beyond its own seller: staff holding ``permission``.
-    Sellers are never asked, so their requests pay no permission queries."""
-    return user.is_staff and user.has_perm(permission)
 
 
 def credit_approvers_group(group_model, permission_model):

@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from payledger_project.permissions import staff_may
 from payments.models import CreditRequest, Event, PhoneAccount, PhoneCharge, Transaction
 from payments.permissions import (
     APPROVE_CREDIT,
@@ -30,7 +31,6 @@ from payments.permissions import (
     VIEW_CREDIT_REQUESTS,
     VIEW_EVENTS,
     VIEW_JOURNAL,
-    staff_may,
 )
 from sellers.models import Seller
 

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from payledger_project.fields import StrictCharField
 from payments import events, filters
 from payments.models import CreditRequest, Event, Transaction
+from sellers.serializers import SellerOutputSerializer
 
 
 @extend_schema_field(
@@ -195,6 +196,17 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
 
 class BalanceAtQuerySerializer(serializers.Serializer):
     at = RFC3339DateTimeField()
+
+
+class SellerBalanceOutputSerializer(SellerOutputSerializer):
+    # Not read-only, so the schema does not list it as always present.
+    at = serializers.DateTimeField(
+        required=False, help_text="Only with ?at=: the balance is as of this instant."
+    )
+
+    class Meta(SellerOutputSerializer.Meta):
+        fields = [*SellerOutputSerializer.Meta.fields, "at"]
+        read_only_fields = SellerOutputSerializer.Meta.fields
 
 
 class StatementQuerySerializer(serializers.Serializer):

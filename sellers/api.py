@@ -1,13 +1,9 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
-from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,12 +12,9 @@ from rest_framework.views import APIView
 from payledger_project.parsers import JSONBodyParser
 from payledger_project.schema import RETRY_AFTER, error_responses
 from payledger_project.throttles import AuthRateThrottle, LoginRateThrottle
-from payments.selectors import seller_balance_before
-from payments.serializers import BalanceAtQuerySerializer
 from sellers.selectors import api_key_list, seller_list
 from sellers.serializers import (
     ApiKeyOutputSerializer,
-    SellerBalanceOutputSerializer,
     SellerOutputSerializer,
     SellerRegisterInputSerializer,
     TokenObtainInputSerializer,
@@ -51,20 +44,6 @@ from sellers.services import (
             )
         ],
     ),
-    me=extend_schema(
-        summary="The caller's own seller account (with ?at=, its balance at that instant)",
-        parameters=[
-            OpenApiParameter(
-                "at",
-                OpenApiTypes.DATETIME,
-                description=(
-                    "RFC 3339 with an offset: answer the balance after every movement before"
-                    " this instant, from the journal's running balance."
-                ),
-            )
-        ],
-        responses={200: SellerBalanceOutputSerializer, **error_responses(400, 401, 404)},
-    ),
 )
 class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Register (open to anyone); list and read sellers the caller may see."""
@@ -89,18 +68,6 @@ class SellerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer.is_valid(raise_exception=True)
         seller = seller_register(**serializer.validated_data)
         return Response(SellerOutputSerializer(seller).data, status=status.HTTP_201_CREATED)
-
-    @action(detail=False)
-    def me(self, request: Request) -> Response:
-        seller = get_object_or_404(self.get_queryset(), user=request.user)
-        answer = self.get_serializer(seller).data
-        if "at" in request.query_params:
-            at = BalanceAtQuerySerializer(data=request.query_params)
-            at.is_valid(raise_exception=True)
-            instant = at.validated_data["at"]
-            answer["balance"] = seller_balance_before(seller_id=seller.pk, instant=instant)
-            answer["at"] = at.data["at"]
-        return Response(answer)
 
 
 class TokenObtainApi(APIView):

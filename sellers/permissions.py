@@ -1,8 +1,4 @@
-from rest_framework.permissions import BasePermission
+"""The sellers app's permission, held by staff who may read every seller (the
+rule that applies it is ``payledger_project.permissions.staff_may``)."""
 
-
-class IsSeller(BasePermission):
-    message = "Only sellers can do this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and hasattr(request.user, "seller"))
+VIEW_SELLERS = "sellers.view_seller"

@@ -1,8 +1,9 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from payments.permissions import VIEW_SELLERS, staff_may
+from payledger_project.permissions import staff_may
 from sellers.models import ApiKey, Seller
+from sellers.permissions import VIEW_SELLERS
 
 
 def seller_list(*, user: AbstractBaseUser) -> QuerySet[Seller]:

@@ -20,17 +20,6 @@ class SellerOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SellerBalanceOutputSerializer(SellerOutputSerializer):
-    # Not read-only, so the schema does not list it as always present.
-    at = serializers.DateTimeField(
-        required=False, help_text="Only with ?at=: the balance is as of this instant."
-    )
-
-    class Meta(SellerOutputSerializer.Meta):
-        fields = [*SellerOutputSerializer.Meta.fields, "at"]
-        read_only_fields = SellerOutputSerializer.Meta.fields
-
-
 class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="The new API key, shown this once.")
 

@@ -7,18 +7,14 @@ set up rows with the ORM and check what the server wrote. DEBUG is never set:
 production is the default.
 """
 
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import quote
 
 import redis
@@ -32,10 +28,11 @@ from django.test import TransactionTestCase, tag
 
 from sellers.models import Seller
 from testing.factories import PASSWORD, api_key_make
+from testing.processes import Server, free_port
 
-ROOT = Path(settings.BASE_DIR)
 HOST = "pay.example.com"
-START_TIMEOUT = 60
+# What manage.py says on stderr when it starts the embedded PostgreSQL.
+ANNOUNCEMENT = "Using the embedded PostgreSQL"
 STORM = 30
 REDIS_SERVER = shutil.which("redis-server")
 User = get_user_model()
@@ -75,12 +72,6 @@ class RedisServer:
         self.process.wait(timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def closed_port() -> int:
     """A loopback port nothing listens on (it was free a moment ago)."""
     return free_port()
@@ -93,6 +84,17 @@ def database_url_of_the_tests() -> str:
     # The embedded server's host is its socket directory, a path: quoted, it fits a URL.
     host = quote(db["HOST"] or "localhost", safe="")
     return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def developer_environment(data_dir: str, **variables: str) -> dict[str, str]:
+    """A developer's shell: no DATABASE_URL, no DEBUG, no settings module."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PAYLEDGER_PGDATA": data_dir,
+        **variables,
+    }
 
 
 def production_environment(**variables: str) -> dict[str, str]:
@@ -110,87 +112,6 @@ def production_environment(**variables: str) -> dict[str, str]:
         "PORT": str(free_port()),
         **variables,
     }
-
-
-class Server:
-    """One gunicorn (through `make serve` or directly), its log, and how to stop it."""
-
-    def __init__(
-        self, command: list[str], environment: dict[str, str], *, stderr_apart: bool = False
-    ):
-        """``stderr_apart``: stderr goes to a file of its own (``errors()``), so the
-        log holds stdout alone."""
-        self.base_url = f"http://127.0.0.1:{environment['PORT']}"
-        self.log_dir = tempfile.TemporaryDirectory(prefix="payledger-server-")
-        self.log_path = Path(self.log_dir.name) / "server.log"
-        self.errors_path = Path(self.log_dir.name) / "stderr.log"
-        with open(self.log_path, "wb") as log, open(self.errors_path, "wb") as errors:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=environment,
-                stdout=log,
-                stderr=errors if stderr_apart else subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
-
-    def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited:\n{self.output()}")
-            try:
-                if requests.get(self.url("/healthz"), timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"the server did not answer in {START_TIMEOUT} s:\n{self.output()}")
-
-    def stop(self) -> None:
-        # The process group: make, and the gunicorn master and workers it started.
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def cleanup(self) -> None:
-        self.stop()
-        self.log_dir.cleanup()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def errors(self) -> str:
-        return self.errors_path.read_text(errors="replace")
-
-    def wait_for_lines(self, wanted, count: int) -> list[dict]:
-        """The log lines ``wanted`` accepts, once there are ``count`` (or after 10 s).
-
-        A worker writes a request's lines as it answers, so they may come just
-        after the response does.
-        """
-        deadline = time.monotonic() + 10
-        while True:
-            lines = [line for line in self.log_lines() if wanted(line)]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
-
-    def log_lines(self) -> list[dict]:
-        """The JSON lines the server wrote (any other, e.g. a traceback on stderr, skipped)."""
-        lines = []
-        for line in self.output().splitlines():
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-        return lines
 
 
 @tag("long")

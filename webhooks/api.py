@@ -6,9 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payledger_project.pagination import StrictCursorPagination
+from payledger_project.permissions import IsSeller
 from payledger_project.schema import error_responses
 from payments.serializers import EventOutputSerializer
-from sellers.permissions import IsSeller
 from webhooks.exceptions import DuplicateUrl, EndpointFailing, EndpointLimit
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
 from webhooks.serializers import (

@@ -1,7 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from payments.permissions import staff_may
+from payledger_project.permissions import staff_may
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 VIEW_WEBHOOK_ENDPOINTS = "webhooks.view_webhookendpoint"

@@ -1,4 +1,5 @@
 from django.db import connection, transaction
+from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
 from rest_framework import serializers
@@ -66,4 +67,12 @@ class BareChargeView(APIView):
         )
 
 
-urlpatterns = [path("api/payments/phone-charge/", BareChargeView.as_view())]
+def healthz(request) -> HttpResponse:
+    """Answers once the server is up, as PayLedger's /healthz does (the benchmark waits for it)."""
+    return HttpResponse("ok")
+
+
+urlpatterns = [
+    path("api/payments/phone-charge/", BareChargeView.as_view()),
+    path("healthz", healthz),
+]

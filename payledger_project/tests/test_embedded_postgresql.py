@@ -12,29 +12,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from django.conf import settings
 from django.test import SimpleTestCase, tag
 
+from testing.processes import Server, free_port
+from testing.servers import ANNOUNCEMENT, developer_environment
+
 ROOT = Path(settings.BASE_DIR)
-ANNOUNCEMENT = "Using the embedded PostgreSQL"
 SHOW_DATABASE = (
     "from django.db import connection; d = connection.settings_dict; "
     "print(d['ENGINE'], d['HOST'], d['NAME'])"
 )
-
-
-def developer_environment(data_dir: str, **variables: str) -> dict[str, str]:
-    """A developer's shell: no DATABASE_URL, no DEBUG, no settings module."""
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PAYLEDGER_PGDATA": data_dir,
-        **variables,
-    }
 
 
 def manage(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess:
@@ -204,42 +194,16 @@ class WithDatabaseUrlTests(EmbeddedTestCase):
 
 class RunserverTests(EmbeddedTestCase):
     def test_runserver_and_its_reloaded_child_share_the_server_until_interrupted(self):
-        from testing.servers import free_port
-
-        port = free_port()
-        log = Path(self.data_dir).parent / f"{Path(self.data_dir).name}.runserver.log"
-        self.addCleanup(log.unlink, missing_ok=True)
-        with open(log, "wb") as output:
-            server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
-                cwd=ROOT,
-                env=self.environment,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.addCleanup(lambda: server.poll() is None and os.killpg(server.pid, signal.SIGKILL))
-        wait_for_200(f"http://127.0.0.1:{port}/healthz", server, log)
+        port = str(free_port())
+        server = Server(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            {**self.environment, "PORT": port},
+        )
+        self.addCleanup(server.cleanup)
+        server.wait_until_ready()
         self.assertTrue(status(self.data_dir).startswith("running"))
-        self.assertEqual(log.read_text().count(ANNOUNCEMENT), 1, log.read_text())
+        self.assertEqual(server.output().count(ANNOUNCEMENT), 1, server.output())
 
-        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: the reloader and its child
-        server.wait(timeout=30)
+        server.stop(signal.SIGINT)  # Ctrl-C: the reloader and its child
 
         self.assertTrue(status(self.data_dir).startswith("stopped"), status(self.data_dir))
-
-
-def wait_for_200(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no 200 from {url} in {timeout} s:\n{log.read_text()}")

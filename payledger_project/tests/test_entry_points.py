@@ -2,7 +2,6 @@
 and manage.py refuse a missing setting with one line, and a developer's seed
 steps work, literally, in a fresh copy of the repository with no environment."""
 
-import os
 import shutil
 import signal
 import subprocess
@@ -13,12 +12,13 @@ from pathlib import Path
 from django.conf import settings
 from django.test import SimpleTestCase, tag
 
-from payledger_project.tests.test_embedded_postgresql import (
+from testing.processes import Server
+from testing.servers import (
     ANNOUNCEMENT,
     developer_environment,
-    wait_for_200,
+    free_port,
+    production_environment,
 )
-from testing.servers import free_port, production_environment
 
 ROOT = Path(settings.BASE_DIR)
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -112,20 +112,17 @@ class SeedStepsTests(SimpleTestCase):
         self.assertEqual(check.stdout.split()[-1], "True")
         self.assertIn(ANNOUNCEMENT, check.stderr)
 
-        port = free_port()
-        log = self.copy / "runserver.log"
-        with open(log, "wb") as output:
-            server = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
-                cwd=self.copy, env=self.environment, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        self.addCleanup(lambda: server.poll() is None and os.killpg(server.pid, signal.SIGKILL))
-        wait_for_200(f"http://127.0.0.1:{port}/healthz", server, log)
-        self.assertNotIn("unapplied migration", log.read_text())
+        port = str(free_port())
+        server = Server(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            {**self.environment, "PORT": port},
+            cwd=self.copy,
+        )
+        self.addCleanup(server.cleanup)
+        server.wait_until_ready()
+        self.assertNotIn("unapplied migration", server.output())
 
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=30)
+        server.stop(signal.SIGINT)  # Ctrl-C: the reloader and its child
         copy_status = subprocess.run(
             [sys.executable, "-m", "payledger_project.postgresql.embedded", "status"],
             cwd=self.copy, env=self.environment, capture_output=True, text=True, check=True,

@@ -3,25 +3,15 @@ before a request uses it, and a healthy one is checked without a query) and its
 prepared statements (planned once per connection, unless behind a pooler)."""
 
 import time
-from contextlib import closing, suppress
+from contextlib import suppress
 from unittest import mock
 
-import psycopg2
 from django.db import OperationalError, close_old_connections, connection, transaction
 from django.test import SimpleTestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
 from payledger_project.postgresql.prepared import PreparedStatement, StatementInvalidated
-
-
-def from_outside(sql: str, params: list | None = None) -> list[tuple]:
-    """``sql`` on a connection of its own, as an operator, a migration or a restarting
-    server acts; its rows, if it returns any."""
-    with closing(psycopg2.connect(**connection.get_connection_params())) as other:
-        other.autocommit = True
-        with other.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+from testing.database import from_outside
 
 
 def backend_pid() -> int:

@@ -15,11 +15,11 @@ from django.db import connection
 from django.test import TransactionTestCase
 from django.urls import reverse
 
-from payledger_project.tests.test_postgresql_backend import from_outside
 from payments.models import PhoneCharge
-from payments.tests.keyed_requests import PHONE, charge
 from sellers.models import Seller
+from testing.database import from_outside
 from testing.factories import client_for, credit_approved_make, seller_make
+from testing.keyed_requests import PHONE, charge
 from testing.servers import ServerTestCase
 
 

@@ -13,11 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from payments.admin import SellerAdmin
 from payments.exceptions import OwnSellerForbidden
 from payments.models import CreditRequest, PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import credit_request_create, phone_charge_create
-from sellers.admin import SellerAdmin
 from testing.assertions import books
 from testing.factories import PASSWORD, seller_make, staff_make, staff_powers_give
 

@@ -12,10 +12,10 @@ from django.db import connection
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
+from payments.admin import SellerAdmin
 from payments.models import PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import phone_charge_create
-from sellers.admin import SellerAdmin
 from sellers.models import Seller
 from testing.factories import PASSWORD, seller_make
 

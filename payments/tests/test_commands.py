@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import TestCase, TransactionTestCase
 
 from payments.exceptions import AlreadyDecided, InsufficientBalance
-from payments.models import CreditRequest, PhoneAccount, PhoneCharge, Transaction
+from payments.models import PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import (
     credit_request_approve,
@@ -17,18 +17,11 @@ from payments.services import (
     phone_charge_create,
 )
 from sellers.models import Seller
+from testing.assertions import books
 from testing.factories import credit_approved_make, seller_make, staff_make
 
 PHONE = "+14155550123"
 OTHER_PHONE = "+14155550199"
-
-
-def books() -> dict:
-    """Every money row as plain values, to show the check repaired nothing."""
-    return {
-        model.__name__: list(model.objects.order_by("pk").values())
-        for model in (Seller, CreditRequest, PhoneAccount, PhoneCharge, Transaction)
-    }
 
 
 def verify_ledger(*args: str) -> tuple[str, str]:

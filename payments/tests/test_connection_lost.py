@@ -9,8 +9,8 @@ from django.test import TransactionTestCase
 
 from payments.models import PhoneCharge
 from payments.services import phone_charge_create
-from payments.tests.keyed_requests import charge
 from testing.factories import client_for, seller_make
+from testing.keyed_requests import charge
 
 
 def connection_dropped_then(work):

@@ -18,9 +18,9 @@ from payments.services import (
     phone_charge_create,
     phone_charge_reverse,
 )
-from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
 from testing.assertions import ErrorShapeAssertions
 from testing.factories import client_for, seller_make, staff_make
+from testing.keyed_requests import charge, crash_while_recording_the_answer
 
 PHONE = "+14155550123"
 

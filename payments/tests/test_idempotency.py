@@ -5,15 +5,16 @@ from unittest import mock
 
 from django.core.management import call_command
 from django.db import IntegrityError
-from django.test import TestCase, TransactionTestCase
+from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
 from payments.models import CreditRequest, IdempotencyKey, PhoneCharge, Transaction
 from payments.selectors import ledger_problems
-from payments.tests.keyed_requests import charge, crash_while_recording_the_answer
-from payments.tests.test_concurrency import run_at_once
+from sellers.models import Seller
+from testing.concurrency import StormTestCase, run_at_once
 from testing.factories import client_for, credit_approved_make, seller_make
+from testing.keyed_requests import charge, crash_while_recording_the_answer
 
 
 class IdempotentChargeTests(TestCase):
@@ -153,24 +154,32 @@ class PurgeIdempotencyKeysTests(TestCase):
         self.assertEqual(list(IdempotencyKey.objects.values_list("key", flat=True)), ["fresh"])
 
 
-class ConcurrentIdempotentChargeTests(TransactionTestCase):
+class ConcurrentIdempotentChargeTests(StormTestCase):
+    """20 retries of one charge, with one Idempotency-Key, arrive at once."""
+
     THREADS = 20
 
-    def setUp(self):
-        self.seller = seller_make(balance=1_000)
+    @classmethod
+    def storm(cls):
+        seller = seller_make(balance=1_000)
 
-        def work(_: int) -> int:
-            response = charge(client_for(self.seller.user), key="same-key")
+        def work(_: int) -> tuple[int, int | None]:
+            response = charge(client_for(seller.user), key="same-key")
             return response.status_code, response.json().get("id")
 
-        self.outcomes = run_at_once(self.THREADS, work)
+        cls.outcomes = run_at_once(cls.THREADS, work)
+        cls.balance = Seller.objects.get(pk=seller.pk).balance
+        cls.charge_ids = list(PhoneCharge.objects.values_list("pk", flat=True))
+        cls.problems = ledger_problems()
 
     def test_twenty_simultaneous_retries_charge_exactly_once(self):
-        self.seller.refresh_from_db()
-        self.assertEqual(self.seller.balance, 900)
-        self.assertEqual(PhoneCharge.objects.count(), 1)
-        self.assertEqual(ledger_problems(), [])
+        self.assertEqual(len(self.charge_ids), 1)
+
+    def test_the_seller_pays_once(self):
+        self.assertEqual(self.balance, 900)
 
     def test_every_retry_gets_the_one_charge(self):
-        charge_id = PhoneCharge.objects.get().pk
-        self.assertEqual(Counter(self.outcomes), Counter({(201, charge_id): self.THREADS}))
+        self.assertEqual(Counter(self.outcomes), Counter({(201, *self.charge_ids): self.THREADS}))
+
+    def test_books_balance_afterwards(self):
+        self.assertEqual(self.problems, [])

@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from payments.models import PhoneCharge, Transaction
 from payments.services import phone_charge_create
-from payments.tests.test_concurrency import run_at_once
 from sellers.models import Seller
 from testing.assertions import ErrorShapeAssertions
+from testing.concurrency import run_at_once
 from testing.factories import client_for, seller_make
 
 PHONE = "+14155550123"

@@ -12,9 +12,9 @@ from payments.exceptions import AlreadyReversed, InsufficientPhoneBalance
 from payments.models import PhoneAccount, PhoneCharge, PhoneChargeReversal, Transaction
 from payments.selectors import ledger_check
 from payments.services import phone_charge_create, phone_charge_reverse
-from payments.tests.test_concurrency import run_at_once
 from sellers.models import Seller
 from testing.assertions import ErrorShapeAssertions
+from testing.concurrency import run_at_once
 from testing.factories import client_for, seller_make, staff_make
 
 PHONE = "+14155550123"

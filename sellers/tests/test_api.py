@@ -10,7 +10,6 @@ from testing.factories import (
     PASSWORD,
     WEAK_PASSWORDS,
     client_for,
-    credit_approved_make,
     seller_make,
     staff_make,
 )
@@ -242,36 +241,4 @@ class SellerDetailApiTests(ErrorShapeAssertions, APITestCase):
 
     def test_detail_without_a_token_is_refused(self):
         response = self.client.get(reverse("seller-detail", args=[self.seller.pk]))
-        self.assertErrorResponse(response, status.HTTP_401_UNAUTHORIZED, "not_authenticated")
-
-
-class SellerMeApiTests(ErrorShapeAssertions, APITestCase):
-    def setUp(self):
-        self.url = reverse("seller-me")
-        self.seller = seller_make(name="Zoë")
-
-    def test_me_returns_the_callers_seller(self):
-        response = client_for(self.seller.user).get(self.url)
-        self.assertEqual(response.status_code, status.HTTP_200_OK)
-        self.assertEqual(
-            {key: response.json()[key] for key in ("id", "username", "name", "balance")},
-            {
-                "id": self.seller.pk,
-                "username": self.seller.user.username,
-                "name": "Zoë",
-                "balance": 0,
-            },
-        )
-
-    def test_me_shows_the_current_balance(self):
-        credit_approved_make(seller=self.seller, amount=700)
-        response = client_for(self.seller.user).get(self.url)
-        self.assertEqual(response.json()["balance"], 700)
-
-    def test_me_for_staff_without_a_seller_is_not_found(self):
-        response = client_for(staff_make()).get(self.url)
-        self.assertErrorResponse(response, status.HTTP_404_NOT_FOUND, "not_found")
-
-    def test_me_without_a_token_is_refused(self):
-        response = self.client.get(self.url)
         self.assertErrorResponse(response, status.HTTP_401_UNAUTHORIZED, "not_authenticated")

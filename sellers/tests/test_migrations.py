@@ -3,12 +3,10 @@
 import importlib
 
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
-BEFORE = [("sellers", "0001_initial")]
-AFTER = [("sellers", "0002_api_keys")]
+from testing.migrations import MigrationTestCase
+
 DRF_KEY = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"  # DRF's documentation's example key
 # rest_framework.authtoken's migrations, which made the table its tokens lived in.
 DRF_MIGRATIONS = [
@@ -28,27 +26,19 @@ def drf_token_table_create(state):
     return state
 
 
-class DrfTokensBecomeApiKeysMigrationTests(TransactionTestCase):
+class DrfTokensBecomeApiKeysMigrationTests(MigrationTestCase):
+    before = [("sellers", "0001_initial")]
+    after = [("sellers", "0002_api_keys")]
+
     def setUp(self):
-        executor = MigrationExecutor(connection)
-        self.addCleanup(self.migrate_to_latest)
-        executor.migrate(BEFORE)
-        old = drf_token_table_create(executor.loader.project_state(BEFORE)).apps
+        super().setUp()
+        old = drf_token_table_create(self.executor.loader.project_state(self.before)).apps
         user = old.get_model("auth", "User").objects.create(username="alice")
         old.get_model("sellers", "Seller").objects.create(user_id=user.pk, name="Alice")
         old.get_model("authtoken", "Token").objects.create(key=DRF_KEY, user_id=user.pk)
 
-    def migrate_to_latest(self):
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-
-    def migrate(self):
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
-        return executor.loader.project_state(AFTER).apps
-
     def test_a_key_issued_by_drf_authenticates_after_the_migration(self):
-        self.migrate()
+        self.migrate_forward()
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {DRF_KEY}")
         response = client.get("/api/sellers/me/")
@@ -56,7 +46,7 @@ class DrfTokensBecomeApiKeysMigrationTests(TransactionTestCase):
         self.assertEqual(response.json()["username"], "alice")
 
     def test_the_migration_keeps_the_keys_digest_and_prefix_and_drops_drfs_table(self):
-        new = self.migrate()
+        new = self.migrate_forward()
         api_key = new.get_model("sellers", "ApiKey").objects.get()
         self.assertEqual(
             (api_key.prefix, api_key.expires_at, api_key.user.username),

@@ -2,7 +2,7 @@
 
 from django.test import TransactionTestCase, override_settings
 
-from payments.tests.test_concurrency import run_at_once
+from testing.concurrency import run_at_once
 from testing.factories import seller_make
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_endpoint_create

@@ -3,34 +3,8 @@
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.test import TransactionTestCase
 
-
-class MigrationTestCase(TransactionTestCase):
-    """Migrate back to ``before``, write rows with that schema, then run forward."""
-
-    before: list[tuple[str, str]]
-    after: list[tuple[str, str]]
-
-    def setUp(self):
-        self.executor = MigrationExecutor(connection)
-        self.addCleanup(self.migrate_to_latest)
-        self.executor.migrate(self.before)
-        self.old = self.executor.loader.project_state(self.before).apps
-
-    def migrate_to_latest(self):
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-
-    def migrate_forward(self):
-        executor = MigrationExecutor(connection)
-        executor.migrate(self.after)
-        return executor.loader.project_state(self.after).apps
-
-    def seller(self, name: str):
-        user = self.old.get_model("auth", "User").objects.create(username=name)
-        return self.old.get_model("sellers", "Seller").objects.create(user=user, name=name)
+from testing.migrations import MigrationTestCase
 
 
 class DuplicateUrlsMigrationTests(MigrationTestCase):
