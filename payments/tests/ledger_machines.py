@@ -27,6 +27,7 @@ from payledger_project.exceptions import DomainError
 from payledger_project.test_runner import caches_clear
 from payments.models import (
     CreditRequest,
+    Event,
     PhoneAccount,
     PhoneCharge,
     PhoneChargeReversal,
@@ -65,6 +66,7 @@ PHONES = {
     "12345": None,
     "+1415555012": None,
 }
+VALID_PHONES = [raw for raw, e164 in PHONES.items() if e164]
 REFERENCES = [None, "order-1", "order-2", "order-3"]
 SMALL_AMOUNTS = st.integers(min_value=1, max_value=2_000)
 INVALID_AMOUNTS = st.sampled_from([0, -1, settings.PAYLEDGER_MAX_AMOUNT + 1])
@@ -94,6 +96,64 @@ def answer_of(call) -> Answer:
 
 def pick(items: list, index: int):
     return items[index % len(items)]
+
+
+# The event each kind of journal row is told by, and how that event names the
+# row and the balance after it.
+MOVEMENT_EVENTS = {
+    "credit": (Event.Type.CREDIT_REQUEST_APPROVED, lambda payload: payload["balance"]),
+    "charge": (Event.Type.PHONE_CHARGE_CREATED, lambda payload: payload["balance"]),
+    "reversal": (
+        Event.Type.PHONE_CHARGE_REVERSED,
+        lambda payload: payload["reversal"]["balance_after"],
+    ),
+}
+
+
+def _event_row_key(event: Event) -> tuple:
+    """The journal row an event tells of, as (kind, its cause's id or the row's id)."""
+    payload = event.payload
+    if event.type == Event.Type.CREDIT_REQUEST_APPROVED:
+        return ("credit", payload["id"])
+    if event.type == Event.Type.PHONE_CHARGE_CREATED:
+        return ("charge", payload["transaction_id"])
+    return ("reversal", payload["reversal"]["transaction_id"])
+
+
+def movement_event_problems(seller_ids: list[int]) -> list[str]:
+    """Every journal row of these sellers has exactly one event of its kind, written
+    with it (same seller), whose payload names that row with its amount and the
+    balance after it; and no movement event tells of a row that is not there."""
+    events: dict[tuple, list[Event]] = {}
+    movement_types = [event_type for event_type, _ in MOVEMENT_EVENTS.values()]
+    for event in Event.objects.filter(seller_id__in=seller_ids, type__in=movement_types):
+        events.setdefault(_event_row_key(event), []).append(event)
+    problems = []
+    rows = Transaction.objects.filter(seller_id__in=seller_ids).order_by("id")
+    for row in rows:
+        event_type, balance_of = MOVEMENT_EVENTS[row.kind]
+        key = (row.kind, row.credit_request_id if row.kind == "credit" else row.pk)
+        found = events.pop(key, [])
+        if len(found) != 1:
+            problems.append(
+                f"movement event: journal row {row.pk} ({row.kind} {row.amount}) has"
+                f" {len(found)} {event_type} events, not exactly one"
+            )
+            continue
+        event = found[0]
+        told = (event.seller_id, event.payload["amount"], balance_of(event.payload))
+        if told != (row.seller_id, row.amount, row.balance_after):
+            problems.append(
+                f"movement event: {event_type} event {event.pk} tells (seller, amount,"
+                f" balance) {told}, its journal row {row.pk} has"
+                f" {(row.seller_id, row.amount, row.balance_after)}"
+            )
+    problems += [
+        f"movement event: {len(found)} event(s) {[e.pk for e in found]} tell of {key},"
+        " which is no journal row"
+        for key, found in events.items()
+    ]
+    return problems
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -172,6 +232,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert ledger_check().problems == []
         assert self.model.money_conserved()
+        assert movement_event_problems(self.seller_ids) == []
 
 
 class ServiceLedgerMachine(LedgerMachine):
@@ -439,6 +500,25 @@ class ApiLedgerMachine(LedgerMachine):
     def charge(self, index, charges):
         for phone, amount, reference, keyed in charges:
             self.charge_one(index, phone, amount, reference, keyed)
+
+    @precondition(lambda self: self.seller_ids)
+    @rule(
+        index=PICK,
+        amounts=st.lists(st.integers(min_value=1, max_value=300), min_size=8, max_size=16),
+        reversals=st.sets(st.integers(min_value=0, max_value=17), min_size=4, max_size=10),
+        keyed=st.booleans(),
+    )
+    def charges_then_reversals(self, index, amounts, reversals, keyed):
+        """A seller's busy spell: credit enough for a run of affordable charges, the
+        charges, then staff reversing some of them. Money moves on most steps, so
+        every run makes hundreds of charges and reversals (the summary counts them)."""
+        handle = index % len(self.seller_ids)
+        self.fund(handle, sum(amounts), keyed)
+        for number, amount in enumerate(amounts):
+            self.charge_one(handle, pick(VALID_PHONES, number), amount, None, keyed)
+        for back in sorted(reversals):
+            # mostly this spell's charges, newest first; past its length, older ones
+            self.reverse(len(self.charge_ids) - 1 - back, keyed)
 
     def charge_one(self, index, phone, amount, reference, keyed):
         handle = index % len(self.seller_ids)
