@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -50,12 +50,17 @@ from testing.factories import PASSWORD, client_for, staff_make
 # PostgreSQL and in `make verify-model`.
 EXAMPLES = int(os.environ.get("PAYLEDGER_MODEL_EXAMPLES", "10"))
 STEPS = int(os.environ.get("PAYLEDGER_MODEL_STEPS", "30"))
+# PAYLEDGER_MODEL_SHRINK=0 reports the first failing example as found, unshrunk:
+# `make verify-checks` wants to know that a planted bug is caught, not its
+# smallest example, and shrinking a stateful run takes minutes.
+SHRINK = os.environ.get("PAYLEDGER_MODEL_SHRINK", "1") != "0"
 MACHINE_SETTINGS = hypothesis_settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
+    phases=[phase for phase in Phase if SHRINK or phase is not Phase.shrink],
 )
 
 # Valid numbers as a client may write them (-> E.164) and ones the service refuses.
@@ -208,30 +213,32 @@ class LedgerMachine(RuleBasedStateMachine):
         self.totals["checks against the model"] += 1
         for handle, seller_id in enumerate(self.seller_ids):
             state = self.model.sellers[handle]
-            assert Seller.objects.get(pk=seller_id).balance == state.balance, handle
+            balance = Seller.objects.get(pk=seller_id).balance
+            assert balance == state.balance, f"balance: seller {handle} {balance}, {state.balance}"
             journal = list(
                 Transaction.objects.filter(seller_id=seller_id)
                 .order_by("id")
                 .values_list("kind", "amount", "balance_after")
             )
-            assert journal == state.journal, (handle, journal, state.journal)
+            assert journal == state.journal, f"journal: seller {handle} {journal}, {state.journal}"
         statuses = dict(CreditRequest.objects.values_list("id", "status"))
-        assert statuses == {
+        expected_statuses = {
             self.credit_request_ids[handle]: request.status
             for handle, request in self.model.credit_requests.items()
         }
-        assert PhoneCharge.objects.count() == len(self.model.charges)
+        assert statuses == expected_statuses, f"credit requests: {statuses}, {expected_statuses}"
+        assert PhoneCharge.objects.count() == len(self.model.charges), "charges: how many"
         reversed_ids = set(PhoneChargeReversal.objects.values_list("charge_id", flat=True))
-        assert reversed_ids == {
+        expected_reversed = {
             self.charge_ids[handle]
             for handle, charge in self.model.charges.items()
             if charge.reversed
         }
-        assert dict(PhoneAccount.objects.values_list("phone_number", "balance")) == (
-            self.model.phones
-        )
-        assert ledger_check().problems == []
-        assert self.model.money_conserved()
+        assert reversed_ids == expected_reversed, f"reversals: {reversed_ids}, {expected_reversed}"
+        phones = dict(PhoneAccount.objects.values_list("phone_number", "balance"))
+        assert phones == self.model.phones, f"phone balances: {phones}, {self.model.phones}"
+        assert ledger_check().problems == [], f"ledger check: {ledger_check().problems}"
+        assert self.model.money_conserved(), "money conserved"
         assert movement_event_problems(self.seller_ids) == []
 
 
@@ -350,7 +357,7 @@ class ServiceLedgerMachine(LedgerMachine):
         assert (answer.status // 100, answer.code) == (
             expected.status // 100,
             None if expected.ok else expected.code,
-        ), (answer, expected)
+        ), f"reversal: answered {answer}, the model {expected}"
 
     @precondition(lambda self: self.seller_ids)
     @rule(index=PICK)
@@ -396,11 +403,14 @@ class ApiLedgerMachine(LedgerMachine):
         return self.staff_client if who == "staff" else self.seller_clients[who]
 
     @staticmethod
-    def assert_answer(response, expected: Answer) -> None:
+    def assert_answer(response, expected: Answer, what: str = "answer") -> None:
+        """``what``: the property an unexpected answer breaks, to name it."""
         body = response.json()
-        assert response.status_code == expected.status, (response.status_code, body, expected)
+        assert response.status_code == expected.status, (
+            f"{what}: {response.status_code} {body}, the model {expected}"
+        )
         if not expected.ok:
-            assert body["code"] == expected.code, (body, expected)
+            assert body["code"] == expected.code, f"{what}: {body}, the model {expected}"
 
     @precondition(lambda self: len(self.seller_ids) < MAX_SELLERS)
     @rule(credit=STARTING_CREDIT)
@@ -580,10 +590,11 @@ class ApiLedgerMachine(LedgerMachine):
         expected, replayed = self.model.idempotent(
             who, key, (path, body), lambda: Answer(400, "validation_error")
         )
-        self.assert_answer(response, expected)
+        what = f"idempotency: a retry under key {key}"
+        self.assert_answer(response, expected, what)
         if replayed:
-            assert response.json() == first
-            assert response["Idempotent-Replayed"] == "true"
+            assert response.json() == first, f"{what} answered {response.json()}, first {first}"
+            assert response["Idempotent-Replayed"] == "true", f"{what} is not marked replayed"
 
     @precondition(lambda self: self.model.idempotency_keys)
     @rule(index=PICK)
@@ -593,7 +604,7 @@ class ApiLedgerMachine(LedgerMachine):
         other = {**body, "amount": 8 if body.get("amount") == 7 else 7}
         response = self.client_of(who).post(path, other, format="json", HTTP_IDEMPOTENCY_KEY=key)
         expected, _ = self.model.idempotent(who, key, (path, other), lambda: None)
-        self.assert_answer(response, expected)
+        self.assert_answer(response, expected, f"idempotency: another body under key {key}")
 
     @precondition(lambda self: self.seller_ids)
     @rule(index=PICK, as_staff=st.booleans())

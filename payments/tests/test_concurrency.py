@@ -17,7 +17,12 @@ from django.urls import reverse
 from payledger_project.exceptions import DomainError
 from payments.models import PhoneAccount, Transaction
 from payments.selectors import ledger_problems
-from payments.services import credit_request_approve, credit_request_create, phone_charge_create
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    phone_charge_create,
+    phone_charge_reverse,
+)
 from sellers.models import Seller
 from testing.factories import seller_make, staff_make
 
@@ -136,13 +141,50 @@ class ConcurrentApprovalTests(TransactionTestCase):
 
     def test_exactly_one_approval_wins_and_the_rest_see_already_decided(self):
         self.assertEqual(
-            Counter(self.outcomes), Counter(approved=1, already_decided=self.THREADS - 1)
+            Counter(self.outcomes),
+            Counter(approved=1, already_decided=self.THREADS - 1),
+            "a credit request is approved exactly once",
         )
 
     def test_seller_is_credited_exactly_once(self):
         self.seller.refresh_from_db()
         self.assertEqual(self.seller.balance, 700)
         self.assertEqual(Transaction.objects.filter(kind="credit").count(), 1)
+
+    def test_books_balance_afterwards(self):
+        self.assertEqual(ledger_problems(), [])
+
+
+class ConcurrentChargeAndReversalTests(TransactionTestCase):
+    """Charges to a phone and reversals of its earlier charges, for one seller, at
+    once: both lock the seller before the phone, so neither waits on the other
+    in a cycle (PostgreSQL would abort one as a deadlock)."""
+
+    THREADS = 20
+
+    def setUp(self):
+        self.seller = seller_make(balance=10_000)
+        staff = staff_make(reverser=True)
+        earlier = [
+            phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=10)
+            for _ in range(self.THREADS // 2)
+        ]
+
+        def work(i: int) -> str:
+            if i % 2:
+                phone_charge_reverse(charge_id=earlier[i // 2].pk, reversed_by=staff)
+                return "reversed"
+            phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=10)
+            return "charged"
+
+        self.outcomes = run_at_once(self.THREADS, work)
+
+    def test_every_charge_and_reversal_succeeds_without_deadlock(self):
+        self.assertEqual(
+            Counter(map(str, self.outcomes)),
+            Counter(charged=self.THREADS // 2, reversed=self.THREADS // 2),
+            "a charge and a reversal at once never deadlock",
+        )
 
     def test_books_balance_afterwards(self):
         self.assertEqual(ledger_problems(), [])
