@@ -343,6 +343,12 @@ class BankRun:
         violations += self._check_approvals(by_kind["approve"], resolutions)
         violations += self._check_reversals(by_kind["reverse"], resolutions)
         violations += self._check_replays(resolutions)
+        violations += [
+            f"internal error: {op.kind} {op.id} answered 500 (attempts {op.attempts}); the"
+            " faults answer 503 (timeouts, lost connections) or nothing (killed processes)"
+            for op in self.operations
+            if 500 in op.attempts
+        ]
         violations += self._check_reads()
         retries = sum(len(op.attempts) - 1 for op in self.operations if op.attempts)
         if retries > self.retry_bound():
@@ -356,6 +362,9 @@ class BankRun:
             },
             "faults": {**self.faults, "answers cut after commit": len(self.cuts)},
             "connections terminated": self.connections_terminated,
+            "attempts answered": dict(
+                Counter(str(attempt) for op in self.operations for attempt in op.attempts)
+            ),
             "retries": retries,
             "retry bound": self.retry_bound(),
             "indeterminate": sum(op.lost_once for op in self.operations),

@@ -239,7 +239,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert phones == self.model.phones, f"phone balances: {phones}, {self.model.phones}"
         assert ledger_check().problems == [], f"ledger check: {ledger_check().problems}"
         assert self.model.money_conserved(), "money conserved"
-        assert movement_event_problems(self.seller_ids) == []
+        event_problems = movement_event_problems(self.seller_ids)
+        assert event_problems == [], "; ".join(event_problems)
 
 
 class ServiceLedgerMachine(LedgerMachine):
@@ -334,7 +335,7 @@ class ServiceLedgerMachine(LedgerMachine):
         assert (answer.status // 100, answer.code) == (
             expected.status // 100,
             None if expected.ok else expected.code,
-        ), (answer, expected)
+        ), f"charge: answered {answer}, the model {expected}"
         self.created(expected, self.charge_ids, created[0] if created else None)
 
     @precondition(lambda self: self.seller_ids)

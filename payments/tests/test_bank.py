@@ -17,7 +17,8 @@ from testing.factories import api_key_make, seller_make, staff_make
 from testing.servers import Server, ServerTestCase
 
 SECONDS = float(os.environ.get("PAYLEDGER_BANK_SECONDS", "0"))
-SELLERS = 10
+# Fewer sellers drain their credit sooner, so charges meet at empty balances.
+SELLERS = int(os.environ.get("PAYLEDGER_BANK_SELLERS", "10"))
 STARTING_CREDIT = 20_000
 LOCK_TIMEOUT_MS = 300
 # Share of keyed POSTs whose committed answer the proxy drops.
@@ -89,7 +90,7 @@ class BankTests(BankTestCase):
         violations, summary = run.check()
 
         print("\nbank test:", json.dumps(summary, indent=1), file=sys.stderr)
-        self.assertEqual(violations, [])
+        self.assertFalse(violations, "violations:\n" + "\n".join(violations[:20]))
         self.assertGreater(sum(run.faults.values()), 0)
         self.assertEqual(run.faults["SIGKILL one app server"], 1)
         self.assertGreater(summary["lost-after-commit answers replayed"], 0)
