@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker prod-local demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model
+.PHONY: install run serve worker prod-local demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model verify-checks
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -112,3 +112,10 @@ verify-model: install
 	PAYLEDGER_MODEL_EXAMPLES=$(MODEL_EXAMPLES) PAYLEDGER_BANK_SECONDS=$(BANK_SECONDS) \
 	$(BIN)/python -m pytest -rP --show-capture=stderr -p no:cacheprovider \
 	payments/tests/test_model.py payments/tests/test_found_by_the_model.py payments/tests/test_bank.py
+
+# The checks against planted bugs (testing/mutants.py): each mutant applied to a
+# copy of the repository, its named checks run there; every one must be caught
+# for the right reason. MUTANTS names some (all by default).
+MUTANTS ?=
+verify-checks: install
+	$(BIN)/python -m testing.mutants $(MUTANTS)

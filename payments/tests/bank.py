@@ -2,11 +2,14 @@
 
 Client threads send charges, credit requests, approvals and reversals over
 real HTTP, each under its own Idempotency-Key, retrying the same request on
-timeouts, 5xx and dropped connections; a reader keeps reading balances and
-statements; a nemesis SIGKILLs gunicorn workers, terminates the app's
-database connections and holds a seller's row lock past the lock timeout.
-Every attempt and answer is recorded; ``BankRun.check`` then holds the
-database to that history.
+timeouts, 5xx and dropped connections (a bounded number of times); a reader
+keeps reading balances and statements; a nemesis SIGKILLs gunicorn workers,
+terminates the app's database connections and holds a seller's row lock past
+the lock timeout, and a proxy in front of each server (testing/answer_cutting_proxy.py)
+drops some answers after the server committed them. Every attempt and answer
+is recorded; ``BankRun.check`` then holds the database to that history, and
+counts what the clients saw: an operation left with a 5xx or no answer is a
+violation unless the database shows it applied (the answer alone was lost).
 """
 
 import itertools
@@ -24,12 +27,17 @@ from django.db import connection, connections
 
 from payments.models import CreditRequest, PhoneCharge, PhoneChargeReversal, Transaction
 from payments.selectors import ledger_check
+from testing.answer_cutting_proxy import AnswerCuttingProxy
 
 PHONES = ["+14155550101", "+14155550102", "+14155550103", "+14155550104", "+14155550105"]
 ALL_TIME = {"from": "2000-01-01T00:00:00Z", "to": "2999-01-01T00:00:00Z"}
 REQUEST_TIMEOUT = 10
-ATTEMPTS = 30
+# Enough to outlast one fault (a held lock, a restarting worker, a killed server)
+# with backoff, not a faulty build's steady failures.
+ATTEMPTS = 8
 LOST = "lost"  # an attempt whose answer never came (timeout, dropped connection)
+# Endpoints that store their answer under the Idempotency-Key and replay it.
+KEYED_KINDS = ("charge", "ask", "reverse")
 
 
 @dataclass
@@ -42,8 +50,14 @@ class Operation:
     body: dict
     token: str
     target: int | None = None  # credit request or charge id it acts on
+    seller: int | None = None  # the seller asking (ask, charge)
     attempts: list = field(default_factory=list)
     answer: dict | None = None
+    replayed: bool = False  # the last answer carried Idempotent-Replayed
+
+    @property
+    def key(self) -> str:
+        return f"bank-{self.id}"
 
     @property
     def final(self) -> int | str:
@@ -60,6 +74,12 @@ class Operation:
     @property
     def lost_once(self) -> bool:
         return any(attempt == LOST or attempt >= 500 for attempt in self.attempts)
+
+    @property
+    def outcome(self) -> str:
+        """What the client was left with: 2xx, 4xx, 5xx or no answer."""
+        final = self.final
+        return "no answer" if final == LOST else f"{final // 100}xx"
 
 
 def gunicorn_workers(group: int) -> list[int]:
@@ -91,12 +111,14 @@ class BankRun:
         staff_token: str,
         lock_hold: float,
         seconds: float,
+        proxies: list[AnswerCuttingProxy] = (),
         clients: int = 32,
         nemesis_every: float = 2.0,
     ):
         # (base URL, process group) of each app server still alive; clients spread
         # over them and move to another after a lost answer.
         self.servers = list(servers)
+        self.proxies = list(proxies)
         self.seller_tokens = seller_tokens
         self.staff_token = staff_token
         self.lock_hold = lock_hold
@@ -111,6 +133,7 @@ class BankRun:
         self.balance_reads: list[tuple[int, int]] = []  # (seller, balance), in read order
         self.statement_reads: list[tuple[int, dict]] = []
         self.faults: Counter = Counter()
+        self.connections_terminated = 0
         self.errors: list[str] = []
         self.started_credit_requests = set(CreditRequest.objects.values_list("id", flat=True))
         self.own_backends = [self._backend_pid()]
@@ -127,7 +150,7 @@ class BankRun:
         """POST until a definite answer (2xx or 4xx) or ATTEMPTS run out."""
         headers = {
             "Authorization": f"Token {operation.token}",
-            "Idempotency-Key": f"bank-{operation.id}",
+            "Idempotency-Key": operation.key,
         }
         for attempt in range(ATTEMPTS):
             servers = self.servers
@@ -146,6 +169,7 @@ class BankRun:
                 operation.attempts.append(response.status_code)
                 if response.status_code < 500:
                     operation.answer = response.json()
+                    operation.replayed = response.headers.get("Idempotent-Replayed") == "true"
                     return
             time.sleep(min(0.05 * 2**attempt, 1.0) * random.random())
 
@@ -165,7 +189,9 @@ class BankRun:
             elif roll < 0.35:
                 body = {"amount": random.randint(100, 3_000)}
                 token = self.seller_tokens[seller]
-                operation = Operation(number, "ask", "/api/payments/credit-requests/", body, token)
+                operation = Operation(
+                    number, "ask", "/api/payments/credit-requests/", body, token, seller=seller
+                )
             else:
                 body = {
                     "phone_number": random.choice(PHONES),
@@ -173,7 +199,9 @@ class BankRun:
                     "reference": f"bank-{number}",
                 }
                 token = self.seller_tokens[seller]
-                operation = Operation(number, "charge", "/api/payments/phone-charge/", body, token)
+                operation = Operation(
+                    number, "charge", "/api/payments/phone-charge/", body, token, seller=seller
+                )
             self.operations.append(operation)
         return operation
 
@@ -257,7 +285,7 @@ class BankRun:
                 [self.own_backends],
             )
             self.faults["pg_terminate_backend app connections"] += 1
-            self.faults["connections terminated"] += cursor.fetchone()[0]
+            self.connections_terminated += cursor.fetchone()[0]
 
     def hold_lock(self) -> None:
         seller = random.choice(list(self.seller_tokens))
@@ -277,12 +305,26 @@ class BankRun:
         ]
         threads.append(threading.Thread(target=self.reader, args=(deadline,)))
         threads.append(threading.Thread(target=self.nemesis, args=(deadline,)))
+        for proxy in self.proxies:
+            proxy.cutting.set()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        for proxy in self.proxies:
+            proxy.cutting.clear()
 
     # --- checker -------------------------------------------------------------
+
+    @property
+    def cuts(self) -> list:
+        return [cut for proxy in self.proxies for cut in proxy.cuts]
+
+    def retry_bound(self) -> int:
+        """Retries the faults can explain: each fault may cost every client one
+        attempt (a held lock, a restarting worker or server, terminated
+        connections), each cut answer one. A build failing on its own exceeds it."""
+        return self.clients * sum(self.faults.values()) + len(self.cuts)
 
     def check(self) -> tuple[list[str], dict]:
         """Hold the database to the history; return (violations, summary)."""
@@ -300,30 +342,51 @@ class BankRun:
         violations += self._check_asks(by_kind["ask"], resolutions)
         violations += self._check_approvals(by_kind["approve"], resolutions)
         violations += self._check_reversals(by_kind["reverse"], resolutions)
+        violations += self._check_replays(resolutions)
+        violations += [
+            f"internal error: {op.kind} {op.id} answered 500 (attempts {op.attempts}); the"
+            " faults answer 503 (timeouts, lost connections) or nothing (killed processes)"
+            for op in self.operations
+            if 500 in op.attempts
+        ]
         violations += self._check_reads()
+        retries = sum(len(op.attempts) - 1 for op in self.operations if op.attempts)
+        if retries > self.retry_bound():
+            violations.append(
+                f"retries: {retries} retries, more than the {self.retry_bound()} the"
+                f" {sum(self.faults.values())} faults and {len(self.cuts)} cut answers explain"
+            )
         summary = {
-            "operations": {
-                kind: dict(Counter(str(op.final) for op in ops)) for kind, ops in by_kind.items()
+            "operations ended in": {
+                kind: dict(Counter(op.outcome for op in ops)) for kind, ops in by_kind.items()
             },
-            "faults": dict(self.faults),
-            "retries": sum(len(op.attempts) - 1 for op in self.operations if op.attempts),
+            "faults": {**self.faults, "answers cut after commit": len(self.cuts)},
+            "connections terminated": self.connections_terminated,
+            "attempts answered": dict(
+                Counter(str(attempt) for op in self.operations for attempt in op.attempts)
+            ),
+            "retries": retries,
+            "retry bound": self.retry_bound(),
             "indeterminate": sum(op.lost_once for op in self.operations),
-            "indeterminate resolved as": dict(resolutions),
+            "resolved as": dict(resolutions),
+            "lost-after-commit answers replayed": resolutions["lost after commit, replayed"],
             "reads checked": len(self.balance_reads) + len(self.statement_reads),
             "violations": len(violations),
         }
         return violations, summary
 
     @staticmethod
-    def _resolve(operation: Operation, applied: int, resolutions: Counter) -> list[str]:
-        """Applied exactly once if answered 2xx, never if refused, at most once if lost."""
-        if operation.lost_once:
-            if operation.applied_answer:
-                resolutions["applied once after retry"] += 1
-            elif operation.refused:
-                resolutions["refused after retry"] += 1
-            else:
-                resolutions[f"unresolved, applied {applied} (at most once)"] += 1
+    def _unanswered(operation: Operation) -> str:
+        return (
+            f"{operation.kind} {operation.id}: ended with {operation.outcome}"
+            f" after {len(operation.attempts)} attempts {operation.attempts}"
+        )
+
+    def _resolve(self, operation: Operation, applied: int, resolutions: Counter) -> list[str]:
+        """Applied exactly once if answered 2xx, never if refused. Left with a 5xx
+        or no answer, it is resolved only if the database shows it applied once
+        (the client lost the answer, not the work): a valid request the service
+        never carried out within the retries is a failure the client saw."""
         if operation.applied_answer and applied != 1:
             return [
                 f"{operation.kind} {operation.id}: answered {operation.final}, applied {applied}"
@@ -332,9 +395,14 @@ class BankRun:
             return [
                 f"{operation.kind} {operation.id}: refused {operation.answer}, applied {applied}"
             ]
-        if applied > 1:
-            return [f"{operation.kind} {operation.id}: lost, applied {applied} times"]
-        return []
+        if operation.applied_answer or operation.refused:
+            if operation.lost_once:
+                resolutions["answered after retry"] += 1
+            return []
+        if applied == 1:
+            resolutions[f"{operation.outcome}, read shows applied once"] += 1
+            return []
+        return [f"{self._unanswered(operation)}, applied {applied} times"]
 
     def _check_charges(self, operations: list[Operation], resolutions: Counter) -> list[str]:
         made = Counter(
@@ -351,23 +419,38 @@ class BankRun:
 
     def _check_asks(self, operations: list[Operation], resolutions: Counter) -> list[str]:
         """Credit requests carry no client reference: every answered id must exist
-        once, and the requests nobody was answered for are at most the lost ones."""
-        made = set(CreditRequest.objects.values_list("id", flat=True))
-        made -= self.started_credit_requests
+        once, and each request nobody was answered for must be an unanswered ask's
+        (same seller and amount), which it resolves."""
+        made = dict(
+            CreditRequest.objects.exclude(id__in=self.started_credit_requests).values_list(
+                "id", "seller_id"
+            )
+        )
+        amounts = dict(CreditRequest.objects.values_list("id", "amount"))
         answered = Counter(op.answer["id"] for op in operations if op.applied_answer)
         violations = [
             f"credit request {pk}: answered to {n} requests" for pk, n in answered.items() if n > 1
         ]
-        violations += [f"credit request {pk}: answered but absent" for pk in set(answered) - made]
-        unresolved = sum(1 for op in operations if not op.applied_answer and not op.refused)
-        if len(made - set(answered)) > unresolved:
-            violations.append(f"{len(made - set(answered))} credit requests nobody was answered")
+        violations += [
+            f"credit request {pk}: answered but absent" for pk in set(answered) - set(made)
+        ]
+        unmatched = Counter((made[pk], amounts[pk]) for pk in set(made) - set(answered))
         for operation in operations:
-            self._resolve(operation, int(operation.applied_answer), resolutions)
+            if operation.applied_answer or operation.refused:
+                violations += self._resolve(operation, int(operation.applied_answer), resolutions)
+                continue
+            wanted = (operation.seller, operation.body["amount"])
+            applied = 1 if unmatched[wanted] > 0 else 0
+            unmatched[wanted] -= applied
+            violations += self._resolve(operation, applied, resolutions)
+        violations += [
+            f"credit request of seller {seller} for {amount}: made {n} time(s) unasked"
+            for (seller, amount), n in unmatched.items()
+            if n > 0
+        ]
         return violations
 
-    @staticmethod
-    def _check_approvals(operations: list[Operation], resolutions: Counter) -> list[str]:
+    def _check_approvals(self, operations: list[Operation], resolutions: Counter) -> list[str]:
         """Approval is not idempotent by key, it is once by state: a retry after a
         lost answer finds the request decided (409), which resolves it."""
         approved = Counter(op.target for op in operations if op.applied_answer)
@@ -385,10 +468,15 @@ class BankRun:
             applied = operation.target in credited
             if operation.applied_answer and not (status == "approved" and applied):
                 violations.append(f"approve {operation.id}: answered 200, request {status}")
-            if operation.refused and status != "approved":
+            elif operation.refused and status != "approved":
                 violations.append(f"approve {operation.id}: refused, but nobody approved it")
-            if operation.lost_once:
-                resolutions[f"approval {status} after retry"] += 1
+            elif operation.applied_answer or operation.refused:
+                if operation.lost_once:
+                    resolutions[f"approval {status} after retry"] += 1
+            elif status == "approved" and applied:
+                resolutions[f"{operation.outcome}, read shows applied once"] += 1
+            else:
+                violations.append(f"{self._unanswered(operation)}, request {status}")
         return violations
 
     def _check_reversals(self, operations: list[Operation], resolutions: Counter) -> list[str]:
@@ -402,7 +490,7 @@ class BankRun:
             if operation.refused:
                 # already_reversed: another request reversed it; insufficient_phone_balance: none.
                 if operation.lost_once:
-                    resolutions["refused after retry"] += 1
+                    resolutions["answered after retry"] += 1
                 code = operation.answer.get("code")
                 if code == "already_reversed" and not applied:
                     violations.append(f"reverse {operation.id}: already_reversed, but it is not")
@@ -412,6 +500,29 @@ class BankRun:
         violations += [
             f"charge {pk}: reversed without a request" for pk in reversed_charges - targeted
         ]
+        return violations
+
+    def _check_replays(self, resolutions: Counter) -> list[str]:
+        """An answer cut after commit must come back, under the same key, as the
+        replay of that answer: the work was done once and is not done again."""
+        by_key = {op.key: op for op in self.operations}
+        last_cut = {cut.key: cut for cut in self.cuts}
+        violations = []
+        for key, cut in last_cut.items():
+            operation = by_key[key]
+            if operation.kind not in KEYED_KINDS:
+                resolutions["approval cut after commit, found decided"] += 1
+                continue
+            if operation.final == LOST:
+                continue  # no retry answered; _resolve held it to the database
+            if operation.final == cut.status and operation.replayed:
+                resolutions["lost after commit, replayed"] += 1
+            else:
+                violations.append(
+                    f"idempotency: {operation.kind} {operation.id}'s {cut.status} answer was"
+                    f" lost after commit; the retry under its key got {operation.final}"
+                    f" {operation.answer}, {'a replay' if operation.replayed else 'not a replay'}"
+                )
         return violations
 
     def _check_reads(self) -> list[str]:

@@ -42,5 +42,12 @@ def charge_checked_outside_the_lock(*, seller_id: int, amount: int, **charge) ->
     return charge_move(seller_id=seller_id, amount=amount, **charge)
 
 
-services._seller_balance_credit = credit_checked_outside_the_lock
-services._charge_move = charge_checked_outside_the_lock
+# Replaced by name: a name that no longer exists would leave the build unbroken
+# and the canary red for the wrong reason, so it fails here, naming it.
+for name, broken in [
+    ("_seller_balance_credit", credit_checked_outside_the_lock),
+    ("_charge_move", charge_checked_outside_the_lock),
+]:
+    if not hasattr(services, name):
+        raise AttributeError(f"stale canary: payments.services has no {name} to break")
+    setattr(services, name, broken)

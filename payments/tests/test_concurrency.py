@@ -12,7 +12,12 @@ from django.urls import reverse
 
 from payments.models import PhoneAccount, Transaction
 from payments.selectors import ledger_problems
-from payments.services import credit_request_approve, credit_request_create, phone_charge_create
+from payments.services import (
+    credit_request_approve,
+    credit_request_create,
+    phone_charge_create,
+    phone_charge_reverse,
+)
 from sellers.models import Seller
 from testing.concurrency import StormTestCase, run_at_once
 from testing.factories import seller_make, staff_make
@@ -125,7 +130,9 @@ class ConcurrentApprovalTests(StormTestCase):
 
     def test_exactly_one_approval_wins_and_the_rest_see_already_decided(self):
         self.assertEqual(
-            Counter(self.outcomes), Counter(approved=1, already_decided=self.THREADS - 1)
+            Counter(self.outcomes),
+            Counter(approved=1, already_decided=self.THREADS - 1),
+            "a credit request is approved exactly once",
         )
 
     def test_seller_is_credited_exactly_once(self):
@@ -133,6 +140,43 @@ class ConcurrentApprovalTests(StormTestCase):
 
     def test_journal_has_one_credit_row(self):
         self.assertEqual(self.credit_rows, 1)
+
+    def test_books_balance_afterwards(self):
+        self.assertEqual(self.problems, [])
+
+
+class ConcurrentChargeAndReversalTests(StormTestCase):
+    """Charges to a phone and reversals of its earlier charges, for one seller, at
+    once: both lock the seller before the phone, so neither waits on the other
+    in a cycle (PostgreSQL would abort one as a deadlock)."""
+
+    THREADS = 20
+
+    @classmethod
+    def storm(cls):
+        seller = seller_make(balance=10_000)
+        staff = staff_make(reverser=True)
+        earlier = [
+            phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=10)
+            for _ in range(cls.THREADS // 2)
+        ]
+
+        def work(i: int) -> str:
+            if i % 2:
+                phone_charge_reverse(charge_id=earlier[i // 2].pk, reversed_by=staff)
+                return "reversed"
+            phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=10)
+            return "charged"
+
+        cls.outcomes = run_at_once(cls.THREADS, work)
+        cls.problems = ledger_problems()
+
+    def test_every_charge_and_reversal_succeeds_without_deadlock(self):
+        self.assertEqual(
+            Counter(map(str, self.outcomes)),
+            Counter(charged=self.THREADS // 2, reversed=self.THREADS // 2),
+            "a charge and a reversal at once never deadlock",
+        )
 
     def test_books_balance_afterwards(self):
         self.assertEqual(self.problems, [])

@@ -13,6 +13,7 @@ from payments.tests.ledger_machines import (
     ApiLedgerMachine,
     ServiceLedgerMachine,
 )
+from testing.mutants import replaced_once
 
 
 @tag("long")
@@ -33,11 +34,21 @@ class BrokenBuildTests(TestCase):
     def test_a_charge_without_the_balance_condition_is_reported(self):
         unguarded = PreparedStatement(
             "payledger_charge_unguarded",
-            services.CHARGE_IN_ONE_STATEMENT.sql.replace("AND balance >= %(amount)s", ""),
+            replaced_once(
+                services.CHARGE_IN_ONE_STATEMENT.sql,
+                "AND balance >= %(amount)s",
+                "",
+                where="CHARGE_IN_ONE_STATEMENT",
+            ),
         )
         with (
             mock.patch.object(services, "CHARGE_IN_ONE_STATEMENT", unguarded),
             self.assertRaises(AssertionError) as caught,
         ):
             run_state_machine_as_test(ServiceLedgerMachine, settings=MACHINE_SETTINGS)
-        self.assertIn("insufficient_balance", str(caught.exception))
+        # The property broken: a charge the balance cannot cover is refused as such
+        # (unguarded, it overdraws, or the database's CHECK answers a 500).
+        self.assertRegex(
+            str(caught.exception),
+            r"charge: answered .*, the model Answer\(status=409, code='insufficient_balance'",
+        )

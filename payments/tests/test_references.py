@@ -86,7 +86,7 @@ class ConcurrentReferenceTests(TransactionTestCase):
             ),
         )
         charge_ids = [outcome for outcome in outcomes if isinstance(outcome, int)]
-        self.assertEqual(len(charge_ids), 1, outcomes)
+        self.assertEqual(len(charge_ids), 1, f"one reference, one charge: {outcomes}")
         self.assertEqual(outcomes.count("duplicate_reference"), 9, outcomes)
         self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 990)
         self.assertEqual(Transaction.objects.filter(kind="charge").count(), 1)

@@ -1,13 +1,16 @@
 """Statements and balances at a point in time, read from the journal's running balance."""
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from unittest import mock
 
-from django.db import connection
+from django.db import connection, connections
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
+from payledger_project.db_routing import REPLICA
 from payments.models import PhoneCharge, Transaction
-from payments.selectors import seller_balance_before
+from payments.selectors import seller_balance_before, seller_statement
 from payments.services import phone_charge_create, phone_charge_reverse
 from testing.assertions import ErrorShapeAssertions
 from testing.factories import client_for, credit_approved_make, seller_make, staff_make
@@ -199,3 +202,43 @@ class StatementInstantTests(TestCase):
             reverse("seller-me"), {"at": "0001-01-01T00:00:00+05:00"}
         )
         self.assertEqual(response.status_code, 400, response.content)
+
+
+@contextmanager
+def a_lagging_replica(test_class: type[TransactionTestCase]):
+    """A replica alias on the test database that lags: its connection holds a
+    REPEATABLE READ snapshot taken on entry, so it sees nothing committed since.
+    ``test_class`` is let use it while it lasts."""
+    with (
+        mock.patch.dict(connections.settings, {REPLICA: connections.settings["default"]}),
+        mock.patch.object(test_class, "databases", {*test_class.databases, REPLICA}),
+    ):
+        replica = connections[REPLICA]
+        try:
+            with replica.cursor() as cursor:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SELECT count(*) FROM payments_transaction")
+            yield
+        finally:
+            replica.close()
+            del connections[REPLICA]
+
+
+class StatementReplicaTests(TransactionTestCase):
+    """A statement's closing balance must agree with its totals, so both come from
+    the primary's one snapshot, never from a replica that may lag."""
+
+    def test_the_closing_balance_includes_a_charge_a_lagging_replica_has_not_seen(self):
+        seller = seller_make(balance=500)
+        with a_lagging_replica(type(self)):
+            phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=200)
+            statement = seller_statement(
+                seller_id=seller.pk,
+                start=datetime(2000, 1, 1, tzinfo=UTC),
+                end=datetime(2999, 1, 1, tzinfo=UTC),
+            )
+        self.assertEqual(
+            (statement.closing_balance, statement.totals["charge"]["count"]),
+            (300, 1),
+            "the closing balance is the primary's, after every movement in its totals",
+        )

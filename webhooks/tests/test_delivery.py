@@ -76,7 +76,9 @@ class DeliveryTests(TestCase):
         before = self.endpoint.last_event_id
         webhook_deliver_next()
         self.endpoint.refresh_from_db()
-        self.assertEqual(self.endpoint.last_event_id, before)
+        self.assertEqual(
+            self.endpoint.last_event_id, before, "the cursor moves only once the receiver took it"
+        )
         self.assertEqual(self.endpoint.failed_attempts, 1)
         self.assertGreater(self.endpoint.next_attempt_at, timezone.now() - timedelta(seconds=1))
         self.make_due()
