@@ -35,14 +35,23 @@ from payments.permissions import (
 from sellers.models import Seller
 
 
-def _seller_id_of(user: AbstractBaseUser) -> Subquery:
-    """The caller's seller id as a scalar subquery.
+def _seller_id_of(user: AbstractBaseUser) -> int | None | Subquery:
+    """The caller's seller id, as a value when the seller came with the user, else
+    as a scalar subquery.
 
-    Filtering on ``seller_id = (subquery)`` rather than joining through the
-    seller lets PostgreSQL walk the per-seller journal index, so a page
-    costs the same however many rows any seller has written.
+    An API key loads the user and its seller in one query (sellers/authentication.py):
+    then the id itself goes into the query, and PostgreSQL plans for that seller's own
+    share of the rows, from its statistics. Behind a parameter it plans for an average
+    seller, and for the busiest one gathers and sorts its whole journal range where
+    walking the index in order reads one page (payments/tests/test_plans.py).
+    Otherwise ``seller_id = (subquery)`` rather than a join through the seller still
+    lets it walk the per-seller index.
     """
-    return Subquery(Seller.objects.filter(user=user).values("pk")[:1])
+    cached = type(user).seller.related  # the user's seller, as loaded with the user
+    if cached.is_cached(user):
+        seller = cached.get_cached_value(user)
+        return None if seller is None else seller.pk
+    return Subquery(Seller.objects.filter(user=user).order_by().values("pk")[:1])
 
 
 def credit_request_list(*, user: AbstractBaseUser) -> QuerySet[CreditRequest]:
