@@ -220,6 +220,7 @@ class ScaleRun:
         }
 
     def measure(self, size: int) -> dict:
+        from payments.models import Transaction
         from testing.factories import PASSWORD
         from testing.servers import (
             HOST,
@@ -230,6 +231,7 @@ class ScaleRun:
         )
 
         readers = self.readers()
+        checked_up_to = Transaction.objects.order_by("-id").values_list("id", flat=True).first()
         now, first = readers["now"], readers["first"]
         middle = first + (now - first) / 2
         month = {"from": iso(now - timedelta(days=30)), "to": iso(now)}
@@ -336,6 +338,8 @@ class ScaleRun:
             server.cleanup()
         verify_whole, verdict = verify_seconds(self.url)
         verify_seller, _ = verify_seconds(self.url, "--seller", str(readers["hot"].seller.pk))
+        # From a checkpoint taken before this step's requests: their charges alone.
+        verify_after, _ = verify_seconds(self.url, "--after", str(checked_up_to))
         self.plans[size] = self.explain(readers, middle, month, year)
         return {
             "size": size,
@@ -345,6 +349,7 @@ class ScaleRun:
             "export": export,
             "verify_ledger_s": verify_whole,
             "verify_ledger_seller_s": verify_seller,
+            "verify_ledger_after_s": verify_after,
             "verify_verdict": verdict,
         }
 
@@ -472,6 +477,10 @@ def table(results: list[dict]) -> str:
         row(
             "verify_ledger --seller (hot): s",
             [f"{r['verify_ledger_seller_s']:.1f}" for r in results],
+        ),
+        row(
+            "verify_ledger --after (the requests' rows): s",
+            [f"{r['verify_ledger_after_s']:.1f}" for r in results],
         ),
         row("hot seller's journal rows", [f"{r['hot_rows']:,}" for r in results]),
         row("typical seller's journal rows", [f"{r['typical_rows']:,}" for r in results]),
