@@ -19,9 +19,11 @@ import os
 import shutil
 import tempfile
 
+from payledger_project.environment import env
+
 wsgi_app = "payledger_project.wsgi:application"
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+bind = f"{env.str('HOST', '127.0.0.1')}:{env.int('PORT', 8000)}"
+workers = env.int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 
 # The master loads the application once and every worker is forked from it,
 # ready to serve: a new or recycled worker does not spend its first requests
@@ -50,6 +52,11 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 logger_class = "payledger_project.ops.gunicorn.JsonLogger"
+# The sync worker, answering what gunicorn itself refuses (a request line over
+# limit_request_line, 4094 bytes; a header over limit_request_field_size, 8190;
+# malformed HTTP) as 414, 431 or 400 in the API's JSON error shape, statuses
+# the OpenAPI schema lists for every operation.
+worker_class = "payledger_project.ops.gunicorn.JsonErrorWorker"
 
 # Django alone decides what a forwarding header means (PROXY_COUNT): gunicorn
 # must not turn X-Forwarded-Proto from a loopback peer into https on its own.
@@ -61,14 +68,17 @@ control_socket_disable = True
 # prometheus_client multiprocess mode: every worker writes its samples to
 # files in one directory and /metrics adds them up. The variable must be set
 # before a worker imports prometheus_client, so it is set here, in the master.
-_metrics_dir_made = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+metrics_dir = env.str("PROMETHEUS_MULTIPROC_DIR", "")
+_metrics_dir_made = not metrics_dir
 if _metrics_dir_made:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payledger-metrics-")
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="payledger-metrics-"
+    )
 
 
 def on_starting(server) -> None:
     # Samples of an earlier run would be added to this run's.
-    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+    for path in glob.glob(os.path.join(metrics_dir, "*.db")):
         os.remove(path)
 
 
@@ -80,4 +90,4 @@ def child_exit(server, worker) -> None:
 
 def on_exit(server) -> None:
     if _metrics_dir_made:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -3,30 +3,28 @@
 
 Settings, unless DJANGO_SETTINGS_MODULE says otherwise: the test settings for
 `test`; production's (payledger_project.settings) when the environment sets DEBUG
-off, or names a database (DATABASE_URL) without asking for DEBUG, as an operator's
-does; otherwise a developer's (payledger_project.development_settings: DEBUG on,
-and the embedded PostgreSQL when DATABASE_URL is unset). So an operator's command
+off (anything but 1, true, yes or on, as the settings read it), or names a
+database (DATABASE_URL) without asking for DEBUG, as an operator's does;
+otherwise a developer's (payledger_project.development_settings: DEBUG on, and
+the embedded PostgreSQL when DATABASE_URL is unset). So an operator's command
 never runs with the development keys, and a developer who points DATABASE_URL at
-a database of their own says DEBUG=true.
+a database of their own says DEBUG=true. (Which commands are bound by the
+request timeouts is the settings' decision: see REQUEST_COMMANDS there.)
 """
 
 import os
 import sys
 
-# Commands that serve (or test) API requests keep the request timeouts; every
-# other command is an operator's (migrate, verify_ledger, ...) and may wait.
-REQUEST_COMMANDS = {"runserver", "testserver", "test"}
-FALSE = {"0", "false", "no", "off"}
 PRODUCTION, DEVELOPMENT = "payledger_project.settings", "payledger_project.development_settings"
 
 
 def settings_module(command: str) -> str:
+    from payledger_project.environment import env
+
     if command == "test":
         return "payledger_project.test_settings"
-    debug = os.environ.get("DEBUG", "").strip().lower()
-    if debug in FALSE:
-        return PRODUCTION
-    if not debug and os.environ.get("DATABASE_URL"):
+    debug = env.bool("DEBUG", None)
+    if debug is False or (debug is None and env.str("DATABASE_URL", "")):
         return PRODUCTION
     return DEVELOPMENT
 
@@ -34,10 +32,7 @@ def settings_module(command: str) -> str:
 def main():
     """Run administrative tasks."""
     command = sys.argv[1] if len(sys.argv) > 1 else ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module(command))
-    if command and command not in REQUEST_COMMANDS:
-        os.environ["PAYLEDGER_LOCK_TIMEOUT_MS"] = "0"
-        os.environ["PAYLEDGER_STATEMENT_TIMEOUT_MS"] = "0"
+    chosen = os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module(command))
     try:
         from django.core.exceptions import ImproperlyConfigured
         from django.core.management import execute_from_command_line
@@ -51,7 +46,7 @@ def main():
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as error:
         # A missing or wrong setting: the one line that says what to set.
-        sys.exit(f"{os.environ['DJANGO_SETTINGS_MODULE']}: {error}")
+        sys.exit(f"{chosen}: {error}")
 
 
 if __name__ == "__main__":

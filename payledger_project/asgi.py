@@ -12,9 +12,9 @@ import os
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
+SETTINGS_MODULE = os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
 
 try:
     application = get_asgi_application()
 except ImproperlyConfigured as error:  # one line saying what to set, as in wsgi.py
-    raise SystemExit(f"{os.environ['DJANGO_SETTINGS_MODULE']}: {error}") from None
+    raise SystemExit(f"{SETTINGS_MODULE}: {error}") from None

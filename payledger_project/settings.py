@@ -1,52 +1,37 @@
 """PayLedger settings.
 
-The environment is read here and nowhere else; production differs from a
-developer's machine only by its environment variables.
+The environment is read here, through the one reader (``env``,
+payledger_project/environment.py; every variable is listed in .env.example);
+production differs from a developer's machine only by its environment variables.
 """
 
 import base64
 import hashlib
 import logging
-import os
+import re
+import sys
 from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from payledger_project.environment import env
 from payledger_project.ops.logs import logging_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
-
-
 # Production is the default; `make run` opts into DEBUG on a developer's machine.
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env.bool("DEBUG", False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env.str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-never-use-in-production"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 
 def _https_origin(host: str) -> str:
@@ -55,8 +40,8 @@ def _https_origin(host: str) -> str:
 
 
 # The admin's forms are posted from the site itself, served over HTTPS.
-CSRF_TRUSTED_ORIGINS = [_https_origin(host) for host in ALLOWED_HOSTS if host != "*"] + env_list(
-    "CSRF_TRUSTED_ORIGINS"
+CSRF_TRUSTED_ORIGINS = [_https_origin(host) for host in ALLOWED_HOSTS if host != "*"] + env.list(
+    "CSRF_TRUSTED_ORIGINS", default=[]
 )
 
 # How many reverse proxies stand in front of the service. With none (the
@@ -65,7 +50,7 @@ CSRF_TRUSTED_ORIGINS = [_https_origin(host) for host in ALLOWED_HOSTS if host !=
 # entry from the right of X-Forwarded-For (the one the outermost proxy wrote)
 # and "X-Forwarded-Proto: https", which the outermost proxy must set, not
 # append to, marks the request secure.
-PROXY_COUNT = env_int("PROXY_COUNT", 0)
+PROXY_COUNT = env.int("PROXY_COUNT", 0)
 if PROXY_COUNT < 0:
     raise ImproperlyConfigured("PROXY_COUNT must be 0 or more.")
 if PROXY_COUNT:
@@ -73,13 +58,12 @@ if PROXY_COUNT:
 
 # HTTPS only, unless DEBUG: plain-HTTP requests are redirected, except the
 # probes and the metrics scraper, which talk to the app server directly.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
 
 INSTALLED_APPS = [
     "payledger_project.apps.PayLedgerAdminConfig",
@@ -147,9 +131,9 @@ EMBEDDED_POSTGRESQL_SETTINGS = {
     "payledger_project.development_settings",
     "payledger_project.test_settings",
 }
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASE_URL = env.str("DATABASE_URL", "")
 if not DATABASE_URL:
-    if os.environ.get("DJANGO_SETTINGS_MODULE") not in EMBEDDED_POSTGRESQL_SETTINGS:
+    if env.str("DJANGO_SETTINGS_MODULE", "") not in EMBEDDED_POSTGRESQL_SETTINGS:
         raise ImproperlyConfigured(
             "DATABASE_URL must be set with the production settings (payledger_project.settings),"
             " e.g. postgres://user:password@host:5432/payledger; a developer's manage.py without"
@@ -166,16 +150,21 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         # Persistent connections: on PostgreSQL they nearly double charge throughput.
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
+        conn_max_age=env.int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
 # A request waits at most this long for a row lock, and runs a statement at
-# most this long, then answers 503 try_again with nothing changed. Operator
-# commands run through manage.py (migrate, verify_ledger) are not bound: manage.py
-# sets both to 0 (no limit) for them.
-PAYLEDGER_LOCK_TIMEOUT_MS = env_int("PAYLEDGER_LOCK_TIMEOUT_MS", 5000)
-PAYLEDGER_STATEMENT_TIMEOUT_MS = env_int("PAYLEDGER_STATEMENT_TIMEOUT_MS", 15000)
+# most this long, then answers 503 try_again with nothing changed. A command
+# run through manage.py is an operator's (migrate, verify_ledger, ...) and may
+# wait: no limit (0), unless it serves or tests requests.
+REQUEST_COMMANDS = {"runserver", "testserver", "test"}
+MANAGE_PY_COMMAND = sys.argv[1] if Path(sys.argv[0]).name == "manage.py" and sys.argv[1:] else ""
+OPERATOR_COMMAND = bool(MANAGE_PY_COMMAND) and MANAGE_PY_COMMAND not in REQUEST_COMMANDS
+PAYLEDGER_LOCK_TIMEOUT_MS = 0 if OPERATOR_COMMAND else env.int("PAYLEDGER_LOCK_TIMEOUT_MS", 5000)
+PAYLEDGER_STATEMENT_TIMEOUT_MS = (
+    0 if OPERATOR_COMMAND else env.int("PAYLEDGER_STATEMENT_TIMEOUT_MS", 15000)
+)
 REQUEST_TIMEOUTS = (
     f"-c lock_timeout={PAYLEDGER_LOCK_TIMEOUT_MS}"
     f" -c statement_timeout={PAYLEDGER_STATEMENT_TIMEOUT_MS}"
@@ -186,7 +175,7 @@ REQUEST_TIMEOUTS = (
 # (both outlive a transaction; postgresql/prepared.py), and no startup options
 # (PgBouncer refuses them; its connect_query sets the timeouts on each server
 # connection instead, see scripts/cluster.sh).
-DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
+DATABASE_POOLER = env.str("DATABASE_POOLER", "")
 if DATABASE_POOLER not in {"", "pgbouncer"}:
     raise ImproperlyConfigured("DATABASE_POOLER must be unset or 'pgbouncer'.")
 # PostgreSQL through Django's own backend, with a cheaper health check and
@@ -204,7 +193,7 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = REQUEST_TIMEOUTS
 # DATABASE_REPLICA_URL: a streaming replica for reads that may lag (see
 # payledger_project/db_routing.py); it is never migrated or written.
-DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", "")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = dj_database_url.parse(
         DATABASE_REPLICA_URL,
@@ -220,7 +209,7 @@ DATABASE_ROUTERS = ["payledger_project.db_routing.PrimaryReplicaRouter"]
 # limits hold only with a shared cache. Short timeouts: when Redis is away the
 # throttles let requests through (payledger_project/throttles.py) rather than
 # make them wait.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -279,6 +268,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payledger_project.schema.server_errors_add",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "payments.models.CreditRequest.Status",
         "EventTypeEnum": "payments.models.Event.Type",
@@ -287,9 +280,18 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Money is an integer count of the currency's smallest unit.
-PAYLEDGER_MAX_AMOUNT = int(os.environ.get("PAYLEDGER_MAX_AMOUNT", "1000000000"))
+PAYLEDGER_MAX_AMOUNT = env.int("PAYLEDGER_MAX_AMOUNT", 1_000_000_000)
 # Region used to read phone numbers written without a leading "+".
-PAYLEDGER_PHONE_REGION = os.environ.get("PAYLEDGER_PHONE_REGION", "US")
+PAYLEDGER_PHONE_REGION = env.str("PAYLEDGER_PHONE_REGION", "US")
+# The currency money is shown in by the admin, the reports and the CSV export
+# (payledger_project/money.py): its ISO 4217 code and the number of decimals
+# of its minor unit (2: 7500 is "75.00 USD"). The API keeps integers.
+PAYLEDGER_CURRENCY = env.str("PAYLEDGER_CURRENCY", "USD")
+PAYLEDGER_CURRENCY_EXPONENT = env.int("PAYLEDGER_CURRENCY_EXPONENT", 2)
+if not re.fullmatch(r"[A-Z]{3}", PAYLEDGER_CURRENCY):
+    raise ImproperlyConfigured("PAYLEDGER_CURRENCY must be an ISO 4217 code: three capitals.")
+if not 0 <= PAYLEDGER_CURRENCY_EXPONENT <= 4:
+    raise ImproperlyConfigured("PAYLEDGER_CURRENCY_EXPONENT must be 0 to 4 (decimals).")
 
 if not DEBUG:
     # In production the admin's static files are served by WhiteNoise from
@@ -306,11 +308,9 @@ if not DEBUG:
 # Logs: JSON lines on stdout in production, readable lines for a developer
 # (payledger_project/ops/logs.py). PAYLEDGER_LOG_LEVEL is the lowest level
 # written; at INFO that is one line per request and one per money movement.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "console" if DEBUG else "json")
+LOG_FORMAT = env.str("LOG_FORMAT", "console" if DEBUG else "json")
 try:
-    LOGGING = logging_configure(
-        log_format=LOG_FORMAT, level=os.environ.get("PAYLEDGER_LOG_LEVEL", "INFO")
-    )
+    LOGGING = logging_configure(log_format=LOG_FORMAT, level=env.str("PAYLEDGER_LOG_LEVEL", "INFO"))
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 # django-structlog: one line per request, when it finishes; no client address
@@ -321,26 +321,26 @@ DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = False
 
 # /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 
 # API keys (docs/decisions/0001-api-keys-as-digests.md): each login mints one,
 # which expires this many days later (unset or 0: never); a login beyond the
 # per-user cap revokes that user's oldest key.
-PAYLEDGER_API_KEY_TTL_DAYS = env_int("PAYLEDGER_API_KEY_TTL_DAYS", 0)
-PAYLEDGER_API_KEYS_PER_USER = env_int("PAYLEDGER_API_KEYS_PER_USER", 100)
+PAYLEDGER_API_KEY_TTL_DAYS = env.int("PAYLEDGER_API_KEY_TTL_DAYS", 0)
+PAYLEDGER_API_KEYS_PER_USER = env.int("PAYLEDGER_API_KEYS_PER_USER", 100)
 if PAYLEDGER_API_KEY_TTL_DAYS < 0 or PAYLEDGER_API_KEYS_PER_USER < 1:
     raise ImproperlyConfigured(
         "PAYLEDGER_API_KEY_TTL_DAYS must be 0 or more, PAYLEDGER_API_KEYS_PER_USER 1 or more."
     )
 
 # How long a client may replay a request by its Idempotency-Key.
-PAYLEDGER_IDEMPOTENCY_TTL = int(os.environ.get("PAYLEDGER_IDEMPOTENCY_TTL", str(24 * 60 * 60)))
+PAYLEDGER_IDEMPOTENCY_TTL = env.int("PAYLEDGER_IDEMPOTENCY_TTL", 24 * 60 * 60)
 
 # Throttle rates ("N/second|minute|hour|day"). The counters live in the
 # default cache: set REDIS_URL so the limits hold across workers and hosts.
 PAYLEDGER_THROTTLE_RATES = {
-    "charge": os.environ.get("PAYLEDGER_CHARGE_RATE", "600/minute"),
-    "anon_auth": os.environ.get("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
+    "charge": env.str("PAYLEDGER_CHARGE_RATE", "600/minute"),
+    "anon_auth": env.str("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
 }
 
 # Webhooks (see docs/webhooks.md). Loopback and plain-HTTP URLs
@@ -353,12 +353,12 @@ PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = False
 # The CA certificates a receiver's certificate must chain to; None: certifi's.
 PAYLEDGER_WEBHOOK_CA_BUNDLE = None
 # Endpoints one seller may have: each one is sent every event it wants.
-PAYLEDGER_WEBHOOK_ENDPOINTS_MAX = env_int("PAYLEDGER_WEBHOOK_ENDPOINTS_MAX", 10)
+PAYLEDGER_WEBHOOK_ENDPOINTS_MAX = env.int("PAYLEDGER_WEBHOOK_ENDPOINTS_MAX", 10)
 # Fernet keys that encrypt the endpoints' signing secrets in the database,
 # newest first: the newest encrypts, each one decrypts (see webhooks/fields.py
 # and `manage.py rotate_webhook_secrets`). In DEBUG, unset, one is derived from
 # SECRET_KEY, so a developer's machine needs nothing more.
-PAYLEDGER_WEBHOOK_SECRET_KEYS = env_list("PAYLEDGER_WEBHOOK_SECRET_KEYS")
+PAYLEDGER_WEBHOOK_SECRET_KEYS = env.list("PAYLEDGER_WEBHOOK_SECRET_KEYS", default=[])
 if not PAYLEDGER_WEBHOOK_SECRET_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured(

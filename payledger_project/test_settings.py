@@ -18,6 +18,7 @@ os.environ.setdefault(
     "PAYLEDGER_WEBHOOK_SECRET_KEYS", "cGF5bGVkZ2VyLXRlc3RzLW9ubHktd2ViaG9vay1rZXk="
 )
 
+from payledger_project.environment import env  # noqa: E402
 from payledger_project.settings import *  # noqa: E402, F403
 
 SECURE_SSL_REDIRECT = False
@@ -37,12 +38,13 @@ TEST_RUNNER = "payledger_project.test_runner.CacheIsolatingRunner"
 PAYLEDGER_THROTTLE_RATES = {"charge": "1000000/minute", "anon_auth": "1000000/minute"}
 
 # Keep test output to failures: every request and money movement is logged
-# at INFO. Loggers still pass INFO on, to the tests that read the lines.
-LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405
+# at INFO. Loggers still pass INFO on, to the tests that read the lines; a test
+# reading a subprocess's output sets PAYLEDGER_LOG_LEVEL.
+LOGGING["handlers"]["stdout"]["level"] = env.str("PAYLEDGER_LOG_LEVEL", "WARNING")  # noqa: F405
 
 # A local receiver on loopback, over plain HTTP, answering fast; retries soon.
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = True
 # A worker process a test kills mid-delivery waits longer (see webhooks/tests).
-PAYLEDGER_WEBHOOK_TIMEOUT = float(os.environ.get("TEST_WEBHOOK_TIMEOUT", "0.5"))
+PAYLEDGER_WEBHOOK_TIMEOUT = env.float("TEST_WEBHOOK_TIMEOUT", 0.5)
 PAYLEDGER_WEBHOOK_RETRY_BASE = 0.05
 PAYLEDGER_WEBHOOK_RETRY_CAP = 0.2

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
+SETTINGS_MODULE = os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payledger_project.settings")
 
 try:
     application = get_wsgi_application()
 except ImproperlyConfigured as error:
-    raise SystemExit(f"{os.environ['DJANGO_SETTINGS_MODULE']}: {error}") from None
+    raise SystemExit(f"{SETTINGS_MODULE}: {error}") from None
 
 # Django imports the URLconf, and with it every view and library they use, on
 # the first request: about 250 ms, which the first requests of each new worker

@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from payledger_project.exceptions import DomainError
+from payledger_project.money import money_column, money_format
 from payments.models import (
     CreditRequest,
     PhoneAccount,
@@ -110,7 +111,7 @@ class CreditRequestAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "seller",
-        "amount",
+        "amount_shown",
         "status",
         "age",
         "seller_balance",
@@ -121,10 +122,10 @@ class CreditRequestAdmin(ReadOnlyAdmin):
     search_fields = ["seller__name", "seller__user__username"]
     list_select_related = ["seller", "decided_by"]
     ordering = ["created_at", "id"]
-    readonly_fields = ["seller_balance", "seller_journal"]
+    readonly_fields = ["amount_shown", "seller_balance", "seller_journal"]
     fields = [
         "seller",
-        "amount",
+        "amount_shown",
         "status",
         "created_at",
         "decided_at",
@@ -134,6 +135,7 @@ class CreditRequestAdmin(ReadOnlyAdmin):
         "seller_journal",
     ]
     actions = ["approve_selected", "reject_selected"]
+    amount_shown = money_column("amount", "amount")
 
     def has_approve_permission(self, request) -> bool:
         # The same rule as the API's approve and reject endpoints.
@@ -147,8 +149,8 @@ class CreditRequestAdmin(ReadOnlyAdmin):
         return timesince(credit_request.created_at)
 
     @admin.display(description="seller's balance", ordering="seller__balance")
-    def seller_balance(self, credit_request: CreditRequest) -> int:
-        return credit_request.seller.balance
+    def seller_balance(self, credit_request: CreditRequest) -> str:
+        return money_format(credit_request.seller.balance)
 
     @admin.display(description="charges in 30 days", ordering="charges_last_30_days")
     def charges_last_30_days(self, credit_request: CreditRequest) -> int:
@@ -169,8 +171,8 @@ class CreditRequestAdmin(ReadOnlyAdmin):
                     (
                         date_format(row.created_at, "DATETIME_FORMAT"),
                         row.kind,
-                        row.amount,
-                        row.balance_after,
+                        money_format(row.amount),
+                        money_format(row.balance_after),
                     )
                     for row in rows
                 ),
@@ -246,8 +248,8 @@ class CreditRequestAdmin(ReadOnlyAdmin):
         verb = "Approved" if decision == "approve" else "Rejected"
         self.message_user(
             request,
-            f"{verb} credit request #{credit_request.pk} ({credit_request.amount} for "
-            f"{credit_request.seller}).",
+            f"{verb} credit request #{credit_request.pk}"
+            f" ({money_format(credit_request.amount)} for {credit_request.seller}).",
             messages.SUCCESS,
         )
         following = (
@@ -271,9 +273,12 @@ class CreditRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(PhoneAccount)
 class PhoneAccountAdmin(ReadOnlyAdmin):
-    list_display = ["phone_number", "balance", "created_at"]
+    list_display = ["phone_number", "balance_shown", "created_at"]
+    fields = ["phone_number", "balance_shown", "created_at"]
+    readonly_fields = ["balance_shown"]
     search_fields = ["phone_number"]
     date_hierarchy = "created_at"
+    balance_shown = money_column("balance", "balance")
 
 
 class ReversedFilter(admin.SimpleListFilter):
@@ -295,7 +300,7 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
         "id",
         "seller",
         "phone_account",
-        "amount",
+        "amount_shown",
         "reference",
         "reversed",
         "created_at",
@@ -309,8 +314,16 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["seller", "phone_account", "reversal"]
     date_hierarchy = "created_at"
-    fields = ["seller", "phone_account", "amount", "reference", "created_at", "reversal_summary"]
-    readonly_fields = ["reversal_summary"]
+    fields = [
+        "seller",
+        "phone_account",
+        "amount_shown",
+        "reference",
+        "created_at",
+        "reversal_summary",
+    ]
+    readonly_fields = ["amount_shown", "reversal_summary"]
+    amount_shown = money_column("amount", "amount")
 
     def has_reverse_permission(self, request) -> bool:
         # The same rule as the API's reverse endpoint.
@@ -376,7 +389,8 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
         else:
             self.message_user(
                 request,
-                f"Reversed charge #{charge.pk}: {charge.amount} back to {charge.seller}.",
+                f"Reversed charge #{charge.pk}: {money_format(charge.amount)} back to"
+                f" {charge.seller}.",
                 messages.SUCCESS,
             )
         return redirect("admin:payments_phonecharge_change", charge.pk)
@@ -384,17 +398,20 @@ class PhoneChargeAdmin(ReadOnlyAdmin):
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
+    # On the list and on a row's page alike.
+    columns = [
         "seller",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_shown",
+        "balance_after_shown",
         "credit_request",
         "phone_charge",
         "reversal",
         "created_at",
     ]
+    list_display = ["id", *columns]
+    fields = columns
+    readonly_fields = ["amount_shown", "balance_after_shown"]
     list_filter = ["kind", "created_at"]
     search_fields = [
         "seller__name",
@@ -403,3 +420,5 @@ class TransactionAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["seller", "credit_request", "phone_charge", "reversal"]
     date_hierarchy = "created_at"
+    amount_shown = money_column("amount", "amount")
+    balance_after_shown = money_column("balance_after", "balance after")

@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payledger_project.db_routing import replica_or_primary
+from payledger_project.money import money_format
 from payledger_project.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENT_REPLAYED,
@@ -322,6 +323,19 @@ class EchoBuffer:
         return value
 
 
+# For people, beside the integers for programs: the amounts in the currency.
+EXPORT_DISPLAY_COLUMNS = ["amount_display", "balance_after_display"]
+# Dates as the API writes them (RFC 3339, UTC as "Z").
+API_DATETIME = serializers.DateTimeField()
+
+
+def export_row(row: tuple) -> list:
+    """A journal or opening row as the CSV writes it."""
+    values = dict(zip(TRANSACTION_EXPORT_COLUMNS, row, strict=True))
+    values["created_at"] = API_DATETIME.to_representation(values["created_at"])
+    return [*values.values(), money_format(values["amount"]), money_format(values["balance_after"])]
+
+
 class TransactionExportApi(GenericAPIView):
     """The caller's whole journal as CSV, streamed row by row."""
 
@@ -343,7 +357,11 @@ class TransactionExportApi(GenericAPIView):
             " instant (`balance_after`), so the rows that follow run on from it. A text"
             " cell that a spreadsheet would evaluate as a formula (it starts with `=`, `+`,"
             " `-`, `@`, a tab or a carriage return, and is not a signed whole number such as"
-            " a phone number) starts with a `'`. " + MAY_LAG
+            " a phone number) starts with a `'`. Dates are RFC 3339, as in the JSON"
+            " responses. `amount` and `balance_after` are integers of the currency's smallest"
+            " unit; `amount_display` and `balance_after_display` show them in the service's"
+            " currency (e.g. `75.00 USD`), for people. A reversal's `reversed_charge` is the"
+            " `phone_charge` of the charge row it gives back. " + MAY_LAG
         ),
         operation_id="transactions_export",
         responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 401)},
@@ -359,7 +377,8 @@ class TransactionExportApi(GenericAPIView):
             rows = chain(transaction_export_opening_rows(sellers=sellers, instant=instant), rows)
         writer = SpreadsheetSafeWriter(EchoBuffer())
         lines = chain(
-            [writer.writerow(TRANSACTION_EXPORT_COLUMNS)], (writer.writerow(row) for row in rows)
+            [writer.writerow([*TRANSACTION_EXPORT_COLUMNS, *EXPORT_DISPLAY_COLUMNS])],
+            (writer.writerow(export_row(row)) for row in rows),
         )
         response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="transactions.csv"'

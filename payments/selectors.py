@@ -334,6 +334,8 @@ TRANSACTION_EXPORT_COLUMNS = {
     "phone_number": "phone_charge__phone_account_id",
     "reference": "phone_charge__reference",
     "reversed_charge": "reversal__charge_id",
+    # Added after the first columns, so programs reading by position still work.
+    "phone_charge": "phone_charge_id",
 }
 OPENING_BALANCE = "opening_balance"
 EXPORT_CHUNK_ROWS = 2_000

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payledger_project.fields import StrictCharField
-from payments import filters
+from payments import events, filters
 from payments.models import CreditRequest, Event, Transaction
 
 
@@ -243,19 +243,65 @@ class StatementOutputSerializer(serializers.Serializer):
         return self.context["journal_url"]
 
 
+def _payload_field_schema(field: events.Field) -> dict:
+    if field.kind == events.Kind.OBJECT:
+        schema = _payload_object_schema(field.fields)
+    else:
+        schema = dict(_PAYLOAD_KIND_SCHEMAS[field.kind])
+    schema["description"] = field.description
+    if field.nullable:
+        schema["nullable"] = True
+    return schema
+
+
+_PAYLOAD_KIND_SCHEMAS = {
+    events.Kind.INTEGER: {"type": "integer"},
+    events.Kind.TEXT: {"type": "string"},
+    events.Kind.TIMESTAMP: {"type": "string", "format": "date-time"},
+    events.Kind.BOOLEAN: {"type": "boolean"},
+}
+
+
+def _payload_object_schema(fields: tuple[events.Field, ...]) -> dict:
+    return {
+        "type": "object",
+        "properties": {field.name: _payload_field_schema(field) for field in fields},
+        "required": [field.name for field in fields],
+    }
+
+
+def _event_data_schema() -> dict:
+    """The payloads payments/events.py defines, one schema for the types sharing one."""
+    return {
+        "anyOf": [
+            {
+                **_payload_object_schema(payload.fields),
+                "title": ", ".join(event_types),
+                "description": payload.description,
+            }
+            for payload, event_types in events.event_types_by_payload().items()
+        ]
+    }
+
+
+@extend_schema_field(_event_data_schema())
+class EventDataField(serializers.JSONField):
+    """An event's payload, as payments/events.py defines it for the event's type."""
+
+
 class EventOutputSerializer(serializers.ModelSerializer):
     """An event as the feed lists it and a webhook delivers it."""
 
-    data = serializers.JSONField(
+    data = EventDataField(
         source="payload",
         read_only=True,
-        help_text=(
-            "The credit request or phone charge as the API shows it, with `balance`:"
-            " the seller's balance after the event."
-        ),
+        help_text="The object the event is about; the seller's balance after the event.",
     )
 
     class Meta:
         model = Event
         fields = ["id", "type", "seller", "created_at", "data"]
         read_only_fields = fields
+
+    def to_representation(self, event: Event) -> dict:
+        return events.event_message(event)

@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from payledger_project.postgresql.prepared import PreparedStatement
+from payments.events import event_payload, event_payload_sql
 from payments.exceptions import (
     AlreadyDecided,
     AlreadyReversed,
@@ -43,7 +44,6 @@ from payments.models import (
     PhoneChargeReversal,
     Transaction,
 )
-from payments.serializers import CreditRequestOutputSerializer, PhoneChargeDetailSerializer
 from sellers.models import Seller
 
 logger = logging.getLogger(__name__)
@@ -119,16 +119,26 @@ def _phone_balance_take(phone_number: str, amount: int) -> bool:
 # A charge moves its money and writes its event in one statement, prepared once
 # per connection (payledger_project/postgresql/prepared.py), so the seller's row
 # lock is held for that statement and the commit alone. The event's payload is
-# the charge as PhoneChargeOutputSerializer shows it, built by json_build_object
-# (a test holds the two equal). The charge is dated once it holds the lock
+# built by PostgreSQL as payments/events.py defines it, from the ids, numbers and
+# date the statement makes. The charge is dated once it holds the lock
 # (clock_timestamp() in the debit's RETURNING), not when the statement began: a
 # charge that waited for the lock must not be dated before the one that went
 # first, or the journal's dates would disagree with its balance_after chain (and
-# a balance "at an instant" would be a state that never was). The date's text is
-# DRF's: microseconds only when there are any, "Z".
+# a balance "at an instant" would be a state that never was).
+CHARGE_EVENT_PAYLOAD = event_payload_sql(
+    Event.Type.PHONE_CHARGE_CREATED,
+    id="charge.id",
+    seller="debited.id",
+    phone_number="phone.phone_number",
+    amount="%(amount)s",
+    created_at="debited.now",
+    reference="%(reference)s",
+    transaction_id="journal_row.id",
+    balance="debited.balance",
+)
 CHARGE_IN_ONE_STATEMENT = PreparedStatement(
     "payledger_charge",
-    """
+    f"""
 WITH debited AS (
     UPDATE sellers_seller SET balance = balance - %(amount)s
     WHERE id = %(seller_id)s AND balance >= %(amount)s
@@ -152,19 +162,7 @@ WITH debited AS (
     RETURNING id
 ), event AS (
     INSERT INTO payments_event (type, seller_id, created_at, payload)
-    SELECT %(event_type)s, debited.id, debited.now, json_build_object(
-        'id', charge.id,
-        'seller', debited.id,
-        'phone_number', phone.phone_number,
-        'amount', %(amount)s::bigint,
-        'created_at', to_char(debited.now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-            || CASE WHEN date_part('microseconds', debited.now)::bigint %% 1000000 = 0
-                    THEN '' ELSE to_char(debited.now AT TIME ZONE 'UTC', '.US') END
-            || 'Z',
-        'reference', %(reference)s::text,
-        'transaction_id', journal_row.id,
-        'balance', debited.balance
-    )::jsonb
+    SELECT %(event_type)s, debited.id, debited.now, {CHARGE_EVENT_PAYLOAD}::jsonb
     FROM debited, phone, charge, journal_row
 )
 SELECT charge.id, journal_row.id, debited.balance, debited.now
@@ -231,7 +229,18 @@ def _credit_request_event_record(
     balance: int,
     created_at: datetime | None = None,
 ) -> Event:
-    payload = {**CreditRequestOutputSerializer(credit_request).data, "balance": balance}
+    payload = event_payload(
+        event_type,
+        id=credit_request.pk,
+        seller=credit_request.seller_id,
+        amount=credit_request.amount,
+        status=credit_request.status,
+        created_at=credit_request.created_at,
+        decided_at=credit_request.decided_at,
+        decided_by=credit_request.decided_by_id,
+        rejection_reason=credit_request.rejection_reason,
+        balance=balance,
+    )
     return Event.objects.create(
         type=event_type,
         seller_id=credit_request.seller_id,
@@ -497,14 +506,30 @@ def phone_charge_reverse(
         created_at=moved_at,
         reversal=reversal,
     )
-    charge.reversal = reversal
     Event.objects.create(
         type=Event.Type.PHONE_CHARGE_REVERSED,
         seller_id=charge.seller_id,
         created_at=moved_at,
-        # The charge as GET /api/payments/phone-charges/<id>/ shows it; the new
-        # balance is its reversal's balance_after.
-        payload=PhoneChargeDetailSerializer(charge).data,
+        payload=event_payload(
+            Event.Type.PHONE_CHARGE_REVERSED,
+            id=charge.pk,
+            seller=charge.seller_id,
+            phone_number=charge.phone_account_id,
+            amount=charge.amount,
+            created_at=charge.created_at,
+            reference=charge.reference,
+            transaction_id=charge.transaction.pk,
+            balance=charge.transaction.balance_after,
+            reversed=True,
+            reversed_at=reversal.created_at,
+            reversal={
+                "transaction_id": reversal.transaction.pk,
+                "reason": reversal.reason,
+                "reversed_at": reversal.created_at,
+                "reversed_by": reversal.reversed_by_id,
+                "balance_after": reversal.transaction.balance_after,
+            },
+        ),
     )
     transaction.on_commit(
         lambda: logger.info(

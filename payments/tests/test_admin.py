@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from payments.exceptions import OwnSellerForbidden
 from payments.models import CreditRequest, PhoneAccount, Transaction
 from payments.selectors import ledger_problems
 from payments.services import credit_request_create, phone_charge_create
+from sellers.admin import SellerAdmin
 from testing.assertions import books
 from testing.factories import PASSWORD, seller_make, staff_make, staff_powers_give
 
@@ -92,10 +93,10 @@ class ChangelistTests(AdminTestCase):
     def test_sellers_changelist_lists_every_seller(self):
         self.assertEqual(self.listed("sellers_seller"), {self.alice.pk, self.bob.pk})
 
-    def test_sellers_changelist_shows_each_balance(self):
+    def test_sellers_changelist_shows_each_balance_in_the_currency(self):
         response = self.changelist("sellers_seller")
-        self.assertContains(response, '<td class="field-balance">700</td>', html=True)
-        self.assertContains(response, '<td class="field-balance">400</td>', html=True)
+        self.assertContains(response, '<td class="field-balance_shown">7.00 USD</td>', html=True)
+        self.assertContains(response, '<td class="field-balance_shown">4.00 USD</td>', html=True)
 
     def test_credit_requests_changelist_opens_on_pending_requests(self):
         self.assertEqual(self.listed("payments_creditrequest"), {self.pending.pk})
@@ -416,7 +417,7 @@ class SellerFormTests(AdminTestCase):
         response = self.client.get(admin_url("sellers_seller_change", self.alice.pk))
         self.assertEqual(response.status_code, 200)
         self.assertNotContains(response, 'name="balance"')
-        self.assertContains(response, "700")
+        self.assertContains(response, "7.00 USD")
 
     def test_add_page_is_refused_and_adds_nothing(self):
         before = books()
@@ -519,6 +520,58 @@ class PhoneAccountAdminTests(ReadOnlyRowChecks, AdminTestCase):
         return {"phone_number": PHONE, "balance": 1_000_000}
 
 
+class MoneyShownTests(AdminTestCase):
+    """Amounts and balances in the currency (PAYLEDGER_CURRENCY, two decimals by
+    default), sorted by the integer underneath."""
+
+    def test_the_journal_shows_amounts_and_balances_after_in_the_currency(self):
+        response = self.changelist("payments_transaction", {"kind": "charge"})
+        self.assertContains(response, '<td class="field-amount_shown">3.00 USD</td>', html=True)
+        self.assertContains(
+            response, '<td class="field-balance_after_shown">7.00 USD</td>', html=True
+        )
+
+    def test_a_journal_rows_page_shows_its_amount_in_the_currency(self):
+        page = self.client.get(admin_url("payments_transaction_change", self.charge.transaction.pk))
+        self.assertContains(page, '<div class="readonly">3.00 USD</div>', html=True)
+
+    def test_a_charge_is_listed_and_shown_with_its_amount_in_the_currency(self):
+        listing = self.changelist("payments_phonecharge")
+        page = self.client.get(admin_url("payments_phonecharge_change", self.charge.pk))
+        self.assertContains(listing, '<td class="field-amount_shown">3.00 USD</td>', html=True)
+        self.assertContains(page, '<div class="readonly">3.00 USD</div>', html=True)
+
+    def test_a_phone_accounts_balance_is_shown_in_the_currency(self):
+        response = self.changelist("payments_phoneaccount")
+        self.assertContains(response, '<td class="field-balance_shown">3.00 USD</td>', html=True)
+
+    def test_a_credit_request_is_listed_and_shown_with_its_amount_in_the_currency(self):
+        listing = self.changelist("payments_creditrequest")
+        page = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
+        self.assertContains(listing, '<td class="field-amount_shown">2.50 USD</td>', html=True)
+        self.assertContains(page, '<div class="readonly">2.50 USD</div>', html=True)
+
+    def test_approving_names_the_amount_in_the_currency(self):
+        response = self.client.post(
+            admin_url("payments_creditrequest_approve", self.pending.pk), follow=True
+        )
+        self.assertContains(response, f"Approved credit request #{self.pending.pk} (2.50 USD for")
+
+    @override_settings(PAYLEDGER_CURRENCY="JPY", PAYLEDGER_CURRENCY_EXPONENT=0)
+    def test_the_currency_setting_decides_what_the_admin_shows(self):
+        response = self.changelist("sellers_seller")
+        self.assertContains(response, '<td class="field-balance_shown">700 JPY</td>', html=True)
+
+    def test_a_money_column_sorts_by_the_integer(self):
+        def names(order: str) -> list[str]:
+            listing = self.changelist("sellers_seller", {"o": order})
+            return [seller.name for seller in listing.context["cl"].result_list]
+
+        balance_column = SellerAdmin.list_display.index("balance_shown")  # 700 and 400
+        self.assertEqual(names(f"{balance_column}"), ["Bob", "Alice"])
+        self.assertEqual(names(f"-{balance_column}"), ["Alice", "Bob"])
+
+
 class ApproverDayTests(AdminTestCase):
     """The approver's page-by-page workflow, through Django's test client (the browser
     suite drives the same pages in Chromium)."""
@@ -535,15 +588,17 @@ class ApproverDayTests(AdminTestCase):
     def test_the_changelist_sums_up_the_pending_requests(self):
         response = self.changelist("payments_creditrequest")
         self.assertContains(
-            response, "<strong>2</strong> pending requests, <strong>325</strong> in all."
+            response, "<strong>2</strong> pending requests, <strong>3.25 USD</strong> in all."
         )
 
     def test_a_requests_page_shows_the_sellers_balance_and_recent_journal(self):
         response = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
         self.assertContains(response, "Seller&#x27;s balance")
-        self.assertContains(response, '<div class="readonly">400</div>', html=True)
+        self.assertContains(response, '<div class="readonly">4.00 USD</div>', html=True)
         self.assertContains(response, 'class="seller-journal"')
-        self.assertContains(response, "<td>charge</td><td>100</td><td>400</td>", html=False)
+        self.assertContains(
+            response, "<td>charge</td><td>1.00 USD</td><td>4.00 USD</td>", html=False
+        )
 
     def test_an_approver_gets_approve_and_reject_buttons_on_a_pending_request(self):
         response = self.client.get(admin_url("payments_creditrequest_change", self.pending.pk))
@@ -619,8 +674,8 @@ class ApproverDayTests(AdminTestCase):
 
     def test_a_sellers_page_shows_its_totals_and_links_to_its_journal(self):
         page = self.client.get(admin_url("sellers_seller_change", self.alice.pk))
-        self.assertContains(page, '<div class="readonly">1000</div>', html=True)  # credited
-        self.assertContains(page, '<div class="readonly">300</div>', html=True)  # charged
+        self.assertContains(page, '<div class="readonly">10.00 USD</div>', html=True)  # credited
+        self.assertContains(page, '<div class="readonly">3.00 USD</div>', html=True)  # charged
         journal = self.listed("payments_transaction", {"seller__id__exact": self.alice.pk})
         self.assertEqual(journal, set(self.alice.transactions.values_list("pk", flat=True)))
 
@@ -651,7 +706,7 @@ class ReverseChargeTests(AdminTestCase):
 
     def test_the_confirmation_page_names_the_amount_and_moves_nothing(self):
         before = books()
-        self.assertContains(self.client.get(self.reverse_url), "<strong>300</strong>")
+        self.assertContains(self.client.get(self.reverse_url), "<strong>3.00 USD</strong>")
         self.assertEqual(books(), before)
 
     def test_confirming_gives_the_amount_back_and_keeps_the_reason(self):

@@ -107,12 +107,12 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
     def test_an_approver_approves_from_the_request_page_and_moves_to_the_next(self):
         self.log_in(self.approver)
         self.open(reverse("admin:payments_creditrequest_changelist"))
-        self.assertIn("2 pending requests, 325 in all.", self.page_text())
+        self.assertIn("2 pending requests, 3.25 USD in all.", self.page_text())
         self.screenshot("1-pending-list")
         self.click_through(self.browser.find_element(By.LINK_TEXT, str(self.first.pk)))
         page = self.page_text()
         self.assertIn("SELLER'S BALANCE", page.upper())
-        self.assertIn("380", page)  # the balance after the 120 charge
+        self.assertIn("3.80 USD", page)  # the balance after the 120 charge
         self.assertEqual(
             len(self.browser.find_elements(By.CSS_SELECTOR, "table.seller-journal tbody tr")), 2
         )
@@ -164,7 +164,7 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         viewer.user_permissions.add(Permission.objects.get(codename="view_creditrequest"))
         self.log_in(viewer)
         self.open(reverse("admin:payments_creditrequest_change", args=[self.first.pk]))
-        self.assertIn("250", self.page_text())
+        self.assertIn("2.50 USD", self.page_text())
         self.assertEqual(self.browser.find_elements(By.ID, "approve-button"), [])
         self.screenshot("6-viewer-read-only")
         self.open(reverse("admin:payments_creditrequest_changelist"))
@@ -178,7 +178,7 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.log_in(User.objects.create_superuser(username="root", password=PASSWORD))
         self.open(reverse("admin:sellers_seller_change", args=[self.seller.pk]))
         self.assertEqual(self.browser.find_elements(By.NAME, "balance"), [])
-        self.assertIn("380", self.page_text())
+        self.assertIn("3.80 USD", self.page_text())
         self.screenshot("7-seller-page")
         self.open(reverse("admin:payments_transaction_changelist"))
         self.assertIn("Select transaction to view", self.page_text())
@@ -201,7 +201,7 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.click_through(self.browser.find_element(By.ID, "confirm-button"))
         page = self.page_text()
         self.screenshot("10-reversed")
-        self.assertIn(f"Reversed charge #{charge.pk}: 120 back to Bob Top-ups", page)
+        self.assertIn(f"Reversed charge #{charge.pk}: 1.20 USD back to Bob Top-ups", page)
         self.assertIn("Operator refused the top-up", page)
         self.assertEqual(self.browser.find_elements(By.ID, "reverse-button"), [])
         self.assertEqual(self.balance(), 500)

@@ -15,6 +15,13 @@ from payments.selectors import EXPORT_CHUNK_ROWS
 from payments.services import phone_charge_create, phone_charge_reverse
 from testing.factories import client_for, seller_make, staff_make
 
+# The header before the display columns and the charge id were added (2026-12-05).
+EARLIER_COLUMNS = [
+    "id", "created_at", "seller", "kind", "amount", "balance_after", "credit_request",
+    "phone_number", "reference", "reversed_charge",
+]  # fmt: skip
+EXPORT_MONEY_COLUMNS = ["amount", "balance_after", "amount_display", "balance_after_display"]
+
 
 def read_csv(response) -> list[dict]:
     body = b"".join(response.streaming_content).decode()
@@ -67,6 +74,28 @@ class TransactionExportTests(TestCase):
         self.assertEqual([row["reference"] for row in rows], ["", "'" + formula])
         self.assertEqual({row["phone_number"] for row in rows}, {"+14155550123"})
 
+    def test_the_columns_of_earlier_exports_keep_their_places(self):
+        body = b"".join(client_for(self.seller.user).get(self.url).streaming_content).decode()
+        header = next(csv.reader(io.StringIO(body)))
+        self.assertEqual(header[: len(EARLIER_COLUMNS)], EARLIER_COLUMNS)
+
+    def test_dates_are_written_as_the_api_writes_them(self):
+        client = client_for(self.seller.user)
+        exported = {row["id"]: row["created_at"] for row in read_csv(client.get(self.url))}
+        listed = {
+            str(row["id"]): row["created_at"]
+            for row in client.get(reverse("transaction-list")).json()["results"]
+        }
+        self.assertEqual(exported, listed)
+        self.assertTrue(all(value.endswith("Z") and "T" in value for value in exported.values()))
+
+    def test_amounts_are_integers_with_the_same_in_the_currency_beside_them(self):
+        credit, charge = read_csv(client_for(self.seller.user).get(self.url))
+        self.assertEqual(
+            [charge[column] for column in EXPORT_MONEY_COLUMNS],
+            ["250", "750", "2.50 USD", "7.50 USD"],
+        )
+
     def test_export_without_a_token_is_refused_as_json(self):
         response = self.client.get(self.url, HTTP_ACCEPT="text/csv")
         self.assertEqual(response.status_code, 401)
@@ -114,11 +143,23 @@ class RangedExportTests(TestCase):
 
     def test_the_opening_row_is_dated_at_the_start_of_the_range(self):
         (opening, _) = self.export(self.seller.user, created_after="2026-11-02T00:00:00Z")
-        self.assertEqual(opening["created_at"], "2026-11-02 00:00:00+00:00")
+        self.assertEqual(opening["created_at"], "2026-11-02T00:00:00Z")
 
     def test_a_reversal_row_names_the_charge_it_gave_back(self):
         (_, reversal) = self.export(self.seller.user, created_after="2026-11-02T00:00:00Z")
         self.assertEqual(reversal["reversed_charge"], str(self.charge.pk))
+
+    def test_a_reversal_row_leads_to_the_charge_row_it_gave_back(self):
+        rows = self.export(self.seller.user)
+        [reversal] = [row for row in rows if row["kind"] == "reversal"]
+        [charge] = [row for row in rows if row["phone_charge"] == reversal["reversed_charge"]]
+        self.assertEqual((charge["kind"], charge["amount"]), ("charge", reversal["amount"]))
+
+    def test_an_opening_row_shows_its_balance_in_the_currency_and_no_amount(self):
+        (opening, _) = self.export(self.seller.user, created_after="2026-11-02T00:00:00Z")
+        self.assertEqual(
+            [opening[column] for column in EXPORT_MONEY_COLUMNS], ["", "750", "", "7.50 USD"]
+        )
 
     def test_a_range_ending_before_any_row_is_just_the_opening_balance(self):
         rows = self.export(

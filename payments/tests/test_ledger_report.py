@@ -110,6 +110,14 @@ class LedgerReportTests(TestCase):
         )
         self.assertEqual([line.split()[1] for line in lines[1:]], ["Alice", "Idle"])
 
+    def test_the_table_shows_money_in_the_currency(self):
+        [alice] = [line for line in report("--since", "2026-11-01").splitlines() if "Alice" in line]
+        # opening, credited, charged, reversed, closing; then the number of charges
+        self.assertEqual(
+            alice.split()[2:],
+            ["0.00", "USD", "10.50", "USD", "4.25", "USD", "1.00", "USD", "7.25", "USD", "3"],
+        )
+
     def test_an_empty_range_is_refused(self):
         with self.assertRaisesMessage(CommandError, "--until must come after --since"):
             report("--since", "2026-11-04", "--until", "2026-11-04")

@@ -3,10 +3,13 @@ from datetime import UTC, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from payledger_project.money import money_format
 from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payments.selectors import ledger_report
 
 COLUMNS = ["seller", "name", "opening", "credited", "charged", "reversed", "closing", "charges"]
+# Shown as money in the table; the CSV, for programs, keeps integers of the smallest unit.
+MONEY_COLUMNS = {"opening", "credited", "charged", "reversed", "closing"}
 
 
 def instant(value: str) -> datetime:
@@ -46,6 +49,13 @@ class Command(BaseCommand):
             writer = SpreadsheetSafeWriter(self.stdout)
             writer.writerows([COLUMNS, *rows])
             return
+        rows = [
+            [
+                money_format(cell) if column in MONEY_COLUMNS else cell
+                for column, cell in zip(COLUMNS, row, strict=True)
+            ]
+            for row in rows
+        ]
         widths = [
             max(len(str(cell)) for cell in column) for column in zip(COLUMNS, *rows, strict=True)
         ]
