@@ -92,12 +92,14 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # Cost as the books grow (docs/performance.md): the same requests on one generated
-# book at each of SIZES journal rows; SIZES=20000,200000 SELLERS=5000 for a quick look.
+# book at each of SIZES journal rows; SIZES=20000,200000 SELLERS=5000 for a quick look,
+# BENCH_SCALE_OPTIONS for the rest (bench/scale.py --help).
 SIZES ?= 100000,1000000,10000000
 SELLERS ?= 100000
+BENCH_SCALE_OPTIONS ?=
 bench-scale: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python bench/scale.py --sizes $(SIZES) --sellers $(SELLERS)
+	$(BIN)/python bench/scale.py --sizes $(SIZES) --sellers $(SELLERS) $(BENCH_SCALE_OPTIONS)
 
 # Scaled out on this machine: the primary, a streaming replica, PgBouncer and two
 # app servers (scripts/cluster.sh; run as root). `make cluster-down` stops them and

@@ -219,25 +219,13 @@ class ScaleRun:
             .first(),
         }
 
-    def measure(self, size: int) -> dict:
-        from payments.models import Transaction
-        from testing.factories import PASSWORD
-        from testing.servers import (
-            HOST,
-            ProxiedSession,
-            Server,
-            csrf_token,
-            production_environment,
-        )
+    def server_for(self, url: str):
+        """gunicorn as deployed behind one proxy, on the book at ``url``, ready; the
+        charge rate limit lifted."""
+        from testing.servers import Server, production_environment
 
-        readers = self.readers()
-        checked_up_to = Transaction.objects.order_by("-id").values_list("id", flat=True).first()
-        now, first = readers["now"], readers["first"]
-        middle = first + (now - first) / 2
-        month = {"from": iso(now - timedelta(days=30)), "to": iso(now)}
-        year = {"from": iso(now - timedelta(days=365)), "to": iso(now)}
         environment = production_environment(
-            DATABASE_URL=self.url,
+            DATABASE_URL=url,
             WEB_CONCURRENCY=str(self.options.workers),
             PROXY_COUNT="1",
             CONN_MAX_AGE="60",
@@ -248,6 +236,28 @@ class ScaleRun:
         )
         try:
             server.wait_until_ready()
+        except AssertionError:
+            server.cleanup()
+            raise
+        return server
+
+    def measure(self, size: int) -> dict:
+        from payments.models import Transaction
+        from testing.factories import PASSWORD
+        from testing.servers import (
+            HOST,
+            ProxiedSession,
+            csrf_token,
+        )
+
+        readers = self.readers()
+        checked_up_to = Transaction.objects.order_by("-id").values_list("id", flat=True).first()
+        now, first = readers["now"], readers["first"]
+        middle = first + (now - first) / 2
+        month = {"from": iso(now - timedelta(days=30)), "to": iso(now)}
+        year = {"from": iso(now - timedelta(days=365)), "to": iso(now)}
+        server = self.server_for(self.url)
+        try:
             api = {}
             for name in ("hot", "typical"):
                 session = ProxiedSession()
@@ -398,26 +408,14 @@ class ScaleRun:
     def charge_throughput(self) -> dict:
         """wrk's charges per second on the grown book and on an empty one, one after
         the other, hot and spread."""
-        from testing.servers import Server, production_environment
-
         empty_tokens = seeded_database(self.empty_url)
         runs = {}
         for name, url, tokens in (
             ("empty book", self.empty_url, empty_tokens),
             ("grown book", self.url, self.charge_tokens),
         ):
-            environment = production_environment(
-                DATABASE_URL=url,
-                WEB_CONCURRENCY=str(self.options.workers),
-                PROXY_COUNT="1",
-                CONN_MAX_AGE="60",
-                PAYLEDGER_CHARGE_RATE=PAYLEDGER_ENVIRONMENT["PAYLEDGER_CHARGE_RATE"],
-            )
-            server = Server(
-                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], environment
-            )
+            server = self.server_for(url)
             try:
-                server.wait_until_ready()
                 load = (self.options.seconds, 32, server.process.pid)
                 runs[name] = {
                     "spread": wrk(server.base_url, tokens, *load),
