@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("payments", "0011_movement_dates_from_the_database"),
+        ("payments", "0012_event_webhook_test"),
         ("sellers", "0002_api_keys"),
     ]
 
