@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker prod-local demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model verify-checks
+.PHONY: install run serve worker prod-local demo db-status db-stop test test-all lint format schema bench bench-scale cluster cluster-down verify-model verify-checks
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,16 @@ schema: install
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
+
+# Cost as the books grow (docs/performance.md): the same requests on one generated
+# book at each of SIZES journal rows; SIZES=20000,200000 SELLERS=5000 for a quick look,
+# BENCH_SCALE_OPTIONS for the rest (bench/scale.py --help).
+SIZES ?= 100000,1000000,10000000
+SELLERS ?= 100000
+BENCH_SCALE_OPTIONS ?=
+bench-scale: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/scale.py --sizes $(SIZES) --sellers $(SELLERS) $(BENCH_SCALE_OPTIONS)
 
 # Scaled out on this machine: the primary, a streaming replica, PgBouncer and two
 # app servers (scripts/cluster.sh; run as root). `make cluster-down` stops them and

@@ -22,6 +22,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from payledger_project.batches import in_batches_delete
 from payledger_project.exceptions import DomainError, api_exception_handler
 from payments.exceptions import IdempotencyKeyReused
 from payments.models import IdempotencyKey
@@ -42,9 +43,8 @@ def _expired() -> QuerySet[IdempotencyKey]:
 
 
 def idempotency_keys_purge() -> int:
-    """Delete keys older than the replay window; return how many went."""
-    deleted, _ = _expired().delete()
-    return deleted
+    """Delete keys older than the replay window, in short batches; return how many went."""
+    return in_batches_delete(_expired())
 
 
 def _replay(record: IdempotencyKey) -> Response:

@@ -83,7 +83,10 @@ class PhoneAccount(ServiceOwnedBalance):
 class PhoneCharge(models.Model):
     """A top-up sold by a seller: debits the seller, credits the phone."""
 
-    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="phone_charges")
+    # Indexed by (seller, id) and (seller, created_at) below, which serve the seller alone too.
+    seller = models.ForeignKey(
+        Seller, on_delete=models.PROTECT, related_name="phone_charges", db_index=False
+    )
     phone_account = models.ForeignKey(
         PhoneAccount,
         on_delete=models.PROTECT,
@@ -102,6 +105,13 @@ class PhoneCharge(models.Model):
     class Meta:
         ordering = ["-id"]
         permissions = [("reverse_phonecharge", "Can reverse phone charges")]
+        indexes = [
+            # A seller's charges newest first: a page reads its rows and stops, however
+            # many charges the seller or anyone else has.
+            models.Index(fields=["seller", "id"], name="phonecharge_seller_id"),
+            # A seller's charges in a recent window (the admin's 30 days): a range scan.
+            models.Index(fields=["seller", "created_at"], name="phonecharge_seller_created"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="phonecharge_amount_positive"),
             models.UniqueConstraint(
@@ -151,7 +161,10 @@ class Transaction(models.Model):
         CHARGE = "charge", "Phone charge"
         REVERSAL = "reversal", "Charge reversal"
 
-    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="transactions")
+    # Indexed by the (seller, ...) indexes below, which serve the seller alone too.
+    seller = models.ForeignKey(
+        Seller, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     amount = models.BigIntegerField()
     balance_after = models.BigIntegerField()
@@ -230,7 +243,10 @@ class Event(models.Model):
         WEBHOOK_TEST = "webhook.test"
 
     type = models.CharField(max_length=32, choices=Type.choices)
-    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="events")
+    # Indexed by (seller, id) below, which serves the seller alone too.
+    seller = models.ForeignKey(
+        Seller, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
     payload = models.JSONField(
         encoder=DjangoJSONEncoder,

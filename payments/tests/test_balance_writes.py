@@ -21,9 +21,10 @@ from testing.factories import PASSWORD, seller_make
 
 PHONE = "+14155550123"
 BALANCE_OWNER = Path("payments/services.py")
-# Folders whose code never runs in the service: tests, the test harness (testing/,
-# whose planted bugs quote the balance SQL), migrations, and the measurement code
-# (scripts, the bench yardstick) that writes scratch databases with SQL.
+# Folders whose code never runs in the service: tests and their harness (testing/,
+# whose planted bugs quote the balance SQL and whose generated book writes test and
+# scratch databases with SQL), migrations, and the measurement code (scripts, the
+# bench yardstick) that writes scratch databases with SQL.
 NOT_SERVICE_CODE = {"tests", "testing", "migrations", "scripts", "bench"}
 User = get_user_model()
 
