@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model
+.PHONY: install run serve worker prod-local demo db-status db-stop test test-all lint format schema bench cluster cluster-down verify-model
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,28 @@ run: install
 
 # Production: the production settings, whose environment (.env.example lists it;
 # docs/operations.md, "Configuration") says the rest; never the embedded PostgreSQL.
+# Every line it prints is a log line (JSON with LOG_FORMAT=json, the production
+# default): make echoes no command, migrate logs what it applied.
 serve: export DJANGO_SETTINGS_MODULE ?= payledger_project.settings
 serve: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py collectstatic --noinput
-	exec $(BIN)/gunicorn --config gunicorn.conf.py
+	@$(BIN)/python manage.py migrate --noinput --verbosity 0
+	@$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 # The webhook worker (docs/webhooks.md, "The worker"); start as many as you like.
+# Like serve, it prints log lines only: each delivery attempt, its start and stop.
 worker: install
-	exec $(BIN)/python manage.py deliver_webhooks
+	@exec $(BIN)/python manage.py deliver_webhooks
+
+# Production on this laptop (scripts/prod_local.py, docs/operations.md): make serve
+# and make worker with the production settings and throwaway secrets (.prod-local/,
+# git-ignored), on the embedded PostgreSQL unless DATABASE_URL is set, behind a TLS
+# proxy on https://localhost:$(HTTPS_PORT) that sets X-Forwarded-For and -Proto
+# (PROXY_COUNT=1).
+HTTPS_PORT ?= 8443
+PROD_LOCAL_DIR ?= .prod-local
+prod-local: install
+	@exec $(BIN)/python scripts/prod_local.py --https-port $(HTTPS_PORT) --state-dir $(PROD_LOCAL_DIR)
 
 # Demo data for a developer's database: known passwords, so DEBUG only.
 demo: install

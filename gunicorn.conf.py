@@ -52,6 +52,11 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 logger_class = "payledger_project.ops.gunicorn.JsonLogger"
+# The sync worker, answering what gunicorn itself refuses (a request line over
+# limit_request_line, 4094 bytes; a header over limit_request_field_size, 8190;
+# malformed HTTP) as 414, 431 or 400 in the API's JSON error shape, statuses
+# the OpenAPI schema lists for every operation.
+worker_class = "payledger_project.ops.gunicorn.JsonErrorWorker"
 
 # Django alone decides what a forwarding header means (PROXY_COUNT): gunicorn
 # must not turn X-Forwarded-Proto from a loopback peer into https on its own.

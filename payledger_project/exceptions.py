@@ -10,11 +10,12 @@ Every error body has the same shape::
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import DisallowedHost, ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.http.request import split_domain_port
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -143,6 +144,17 @@ def _json_error(code: str, message: str, status_code: int) -> JsonResponse:
 # Django's own error views (outside DRF, e.g. an unknown URL or a bad Host
 # header) answer in the same JSON shape.
 def json_bad_request(request, exception=None) -> JsonResponse:
+    if isinstance(exception, DisallowedHost):
+        # A well-formed host name (letters, digits, dots, hyphens, or an IPv6
+        # literal: nothing to escape) is named, so the operator knows what to add.
+        domain, _port = split_domain_port(request._get_raw_host())
+        if domain:
+            return _json_error(
+                "host_not_allowed",
+                f"This service does not answer to the host {domain}: add it to the"
+                " ALLOWED_HOSTS setting (comma-separated) and restart.",
+                400,
+            )
     return _json_error("bad_request", "The request could not be understood.", 400)
 
 

@@ -85,6 +85,31 @@ def error_responses(
     return responses
 
 
+# What the servers in front of the views may answer to any operation, in the one
+# error shape: Django refuses a Host not in ALLOWED_HOSTS (400 host_not_allowed),
+# gunicorn malformed HTTP (400 bad_request), a request line over 4094 bytes (414)
+# and a header over 8190 bytes or more than 100 headers (431).
+SERVER_ERRORS = {
+    400: "A Host not in ALLOWED_HOSTS (host_not_allowed), or malformed HTTP (bad_request).",
+    414: "The request line is longer than the server accepts (uri_too_long).",
+    431: "A header, or the number of headers, is over the server's limit"
+    " (request_header_fields_too_large).",
+}
+
+
+def server_errors_add(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: every operation lists ``SERVER_ERRORS``
+    (an operation's own 400 keeps its description)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            for status, description in SERVER_ERRORS.items():
+                responses.setdefault(str(status), {"content": error, "description": description})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]{1,255}$"},

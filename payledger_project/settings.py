@@ -274,6 +274,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "payledger_project.schema.server_errors_add",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "payments.models.CreditRequest.Status",
         "EventTypeEnum": "payments.models.Event.Type",

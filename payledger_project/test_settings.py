@@ -43,8 +43,9 @@ TEST_RUNNER = "payledger_project.test_runner.CacheIsolatingRunner"
 PAYLEDGER_THROTTLE_RATES = {"charge": "1000000/minute", "anon_auth": "1000000/minute"}
 
 # Keep test output to failures: every request and money movement is logged
-# at INFO. Loggers still pass INFO on, to the tests that read the lines.
-LOGGING["handlers"]["stdout"]["level"] = "WARNING"  # noqa: F405
+# at INFO. Loggers still pass INFO on, to the tests that read the lines; a test
+# reading a subprocess's output sets PAYLEDGER_LOG_LEVEL.
+LOGGING["handlers"]["stdout"]["level"] = env.str("PAYLEDGER_LOG_LEVEL", "WARNING")  # noqa: F405
 
 # A local receiver on loopback, over plain HTTP, answering fast; retries soon.
 PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = True

@@ -115,17 +115,22 @@ def production_environment(**variables: str) -> dict[str, str]:
 class Server:
     """One gunicorn (through `make serve` or directly), its log, and how to stop it."""
 
-    def __init__(self, command: list[str], environment: dict[str, str]):
+    def __init__(
+        self, command: list[str], environment: dict[str, str], *, stderr_apart: bool = False
+    ):
+        """``stderr_apart``: stderr goes to a file of its own (``errors()``), so the
+        log holds stdout alone."""
         self.base_url = f"http://127.0.0.1:{environment['PORT']}"
         self.log_dir = tempfile.TemporaryDirectory(prefix="payledger-server-")
         self.log_path = Path(self.log_dir.name) / "server.log"
-        with open(self.log_path, "wb") as log:
+        self.errors_path = Path(self.log_dir.name) / "stderr.log"
+        with open(self.log_path, "wb") as log, open(self.errors_path, "wb") as errors:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
                 env=environment,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=errors if stderr_apart else subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -163,6 +168,9 @@ class Server:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def errors(self) -> str:
+        return self.errors_path.read_text(errors="replace")
+
     def wait_for_lines(self, wanted, count: int) -> list[dict]:
         """The log lines ``wanted`` accepts, once there are ``count`` (or after 10 s).
 
@@ -177,7 +185,7 @@ class Server:
             time.sleep(0.1)
 
     def log_lines(self) -> list[dict]:
-        """The JSON lines the server wrote (make's own echo lines are skipped)."""
+        """The JSON lines the server wrote (any other, e.g. a traceback on stderr, skipped)."""
         lines = []
         for line in self.output().splitlines():
             if line.startswith("{"):

@@ -29,6 +29,7 @@ delivers the event again. A seller's delete never waits on a delivery.
 import hashlib
 import hmac
 import json
+import logging
 import random
 import secrets
 import time
@@ -56,6 +57,8 @@ EVENT_SCAN = 100
 # A lease outlasts the delivery's deadline by this many seconds: time to record the
 # outcome, and room for the clocks of the workers' hosts to differ.
 LEASE_MARGIN = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 def webhook_secret_generate() -> str:
@@ -258,6 +261,39 @@ def _outcome_record(endpoint: WebhookEndpoint, event: Event, outcome: _Outcome) 
             error=outcome.error,
             duration_ms=outcome.duration_ms,
         )
+    _outcome_log(endpoint.pk, event.pk, attempt, outcome, changes)
+
+
+def _outcome_log(
+    endpoint_id: int, event_id: int, attempt: int, outcome: _Outcome, changes: dict
+) -> None:
+    """One line per recorded attempt, after its commit: never the URL (its path or
+    query may be private), the body or the secret."""
+    fields = {
+        "webhook_endpoint": endpoint_id,
+        "event_id": event_id,
+        "attempt": attempt,
+        "status_code": outcome.status_code,
+        "duration_ms": outcome.duration_ms,
+    }
+    if outcome.delivered:
+        logger.info("webhook endpoint %s: event %s delivered", endpoint_id, event_id, extra=fields)
+        return
+    fields["error"] = outcome.error
+    failure = (
+        f"answered {outcome.status_code}" if outcome.status_code is not None else outcome.error
+    )
+    if changes.get("status") == WebhookEndpoint.Status.FAILING:
+        logger.error(
+            "webhook endpoint %s failing: event %s, attempt %s %s; deliveries stopped",
+            endpoint_id, event_id, attempt, failure, extra=fields,
+        )  # fmt: skip
+        return
+    fields["next_attempt_at"] = changes["next_attempt_at"].isoformat()
+    logger.warning(
+        "webhook endpoint %s: event %s, attempt %s %s; next attempt at %s",
+        endpoint_id, event_id, attempt, failure, fields["next_attempt_at"], extra=fields,
+    )  # fmt: skip
 
 
 def webhook_deliver_next() -> bool:

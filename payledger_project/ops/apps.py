@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class OpsConfig(AppConfig):
@@ -8,3 +9,6 @@ class OpsConfig(AppConfig):
 
     def ready(self) -> None:
         from payledger_project.ops import request_id  # noqa: F401  (connects its receivers)
+        from payledger_project.ops.logs import migrations_applied_log
+
+        post_migrate.connect(migrations_applied_log, dispatch_uid="migrations_applied_log")

@@ -29,6 +29,14 @@ RECORD_FIELDS = (
     "credit_request",
     "decision",
     "status_code",
+    # webhooks.services, one line per delivery attempt; deliver_webhooks
+    "webhook_endpoint",
+    "event_id",
+    "attempt",
+    "error",
+    "next_attempt_at",
+    "duration_ms",
+    "deliveries",
 )
 
 FIRST_KEYS = ("timestamp", "level", "logger", "message")
@@ -127,6 +135,21 @@ def logging_configure(*, log_format: str, level: str) -> dict:
             "payments.services": {"handlers": ["business_metrics"], "level": "INFO"},
         },
     }
+
+
+def migrations_applied_log(sender, plan=None, **kwargs) -> None:
+    """``post_migrate`` receiver (connected in ``ops.apps``): one line per app whose
+    migrations were applied, so ``migrate --verbosity 0`` (``make serve``) says what
+    it did in the log's format rather than in plain lines of its own."""
+    applied = [
+        migration.name
+        for migration, backwards in plan or []
+        if migration.app_label == sender.label and not backwards
+    ]
+    if applied:
+        logging.getLogger("payledger_project.ops.migrations").info(
+            "migrated %s: %s", sender.label, ", ".join(applied)
+        )
 
 
 def _level_number(level: str) -> int:

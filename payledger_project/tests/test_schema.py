@@ -57,7 +57,8 @@ class OpenApiContractTests(TestCase):
         schema = self.client.get(reverse("schema"), HTTP_ACCEPT="application/json").json()
         responses = schema["paths"]["/api/payments/phone-charge/"]["post"]["responses"]
         self.assertEqual(
-            sorted(responses), ["201", "400", "401", "403", "409", "415", "422", "429", "503"]
+            sorted(responses),
+            ["201", "400", "401", "403", "409", "414", "415", "422", "429", "431", "503"],
         )
 
     def conflict_codes(self, path: str) -> set[str]:

@@ -178,10 +178,23 @@ class FrameworkErrorShapeTests(TestCase):
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response.json(), {"code": "not_found", "message": "No such resource."})
 
-    def test_an_unknown_host_is_a_json_400(self):
+    def test_an_unknown_host_is_a_json_400_that_names_the_allowed_hosts_setting(self):
         response = self.client.get(reverse("seller-list"), HTTP_HOST="evil.example")
         self.assertEqual(response.status_code, 400)
+        self.assertEqual(
+            response.json(),
+            {
+                "code": "host_not_allowed",
+                "message": "This service does not answer to the host evil.example: add it to"
+                " the ALLOWED_HOSTS setting (comma-separated) and restart.",
+            },
+        )
+
+    def test_an_unknown_host_that_is_not_a_host_name_is_not_echoed(self):
+        response = self.client.get(reverse("seller-list"), HTTP_HOST="<script>x</script>")
+        self.assertEqual(response.status_code, 400)
         self.assertEqual(response.json()["code"], "bad_request")
+        self.assertNotIn("script", response.content.decode())
 
     def test_an_unacceptable_accept_header_is_a_json_406(self):
         client = client_for(seller_make().user)

@@ -4,7 +4,6 @@ import json
 import threading
 import time
 from datetime import timedelta
-from io import StringIO
 from unittest import mock
 
 from django.core.management import call_command
@@ -277,10 +276,10 @@ class DeliverWebhooksCommandTests(TransactionTestCase):
         )
         for amount in (1, 2):
             phone_charge_create(seller_id=seller.pk, phone_number=PHONE, amount=amount)
-        output = StringIO()
-        call_command("deliver_webhooks", "--until-idle", stdout=output)
+        with self.assertLogs("webhooks.management.commands.deliver_webhooks") as logs:
+            call_command("deliver_webhooks", "--until-idle")
         self.assertEqual(len(receiver.arrivals), 2)
-        self.assertIn("2 deliveries attempted", output.getvalue())
+        self.assertIn("2 deliveries attempted", logs.output[-1])
 
 
 class RetryDelayTests(TestCase):

@@ -66,6 +66,8 @@ class Workers:
                     "LANG": "C.UTF-8",
                     "DJANGO_SETTINGS_MODULE": "payledger_project.test_settings",
                     "DATABASE_URL": database_url_of_the_tests(),
+                    # The worker's own lines (started, stopped) are at INFO.
+                    "PAYLEDGER_LOG_LEVEL": "INFO",
                     **environment,
                 },
                 stdout=log,

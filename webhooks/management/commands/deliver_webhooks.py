@@ -1,3 +1,5 @@
+import logging
+import os
 import signal
 import time
 
@@ -5,6 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from webhooks.services import webhook_deliver_next
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -30,6 +34,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # Log lines, not stdout: with LOG_FORMAT=json every line is one JSON object.
+        logger.info("deliver_webhooks started, pid %s", os.getpid())
         attempted = 0
         while not stopping:
             close_old_connections()
@@ -39,4 +45,8 @@ class Command(BaseCommand):
             if until_idle:
                 break
             time.sleep(poll)
-        self.stdout.write(f"{attempted} deliveries attempted")
+        logger.info(
+            "deliver_webhooks stopped: %s deliveries attempted",
+            attempted,
+            extra={"deliveries": attempted},
+        )
