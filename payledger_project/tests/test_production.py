@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.test import SimpleTestCase
 from prometheus_client.parser import text_string_to_metric_families
 
+from audit.models import AuditEvent
 from payments.models import CreditRequest
 from payments.services import credit_request_create
 from sellers.models import Seller
@@ -169,6 +170,8 @@ class BehindAProxyTests(ServerTestCase):
         credit_request = credit_request_create(seller=seller, amount=7_000)
         origin = {"Origin": f"https://{HOST}", "Referer": f"https://{HOST}/admin/"}
         session = ProxiedSession()
+        # The address the proxy saw the browser connect from.
+        session.headers["X-Forwarded-For"] = "198.51.100.23"
 
         def log_in(**second_factor):
             login_page = session.get(self.url("/admin/login/?next=/admin/"))
@@ -212,6 +215,13 @@ class BehindAProxyTests(ServerTestCase):
         credit_request.refresh_from_db()
         self.assertEqual(credit_request.status, CreditRequest.Status.APPROVED)
         self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 7_000)
+        recorded = AuditEvent.objects.get(
+            pgh_label="credit_request.approved", pgh_obj_id=str(credit_request.pk)
+        )
+        self.assertEqual(
+            (recorded.pgh_context["user"], recorded.pgh_context["remote_addr"]),
+            (authenticator.user_id, "198.51.100.23"),
+        )
 
         logged_out = session.post(
             self.url("/admin/logout/"),
