@@ -10,5 +10,8 @@ the database.
 import os
 
 os.environ.setdefault("DEBUG", "true")
+# Webhooks to a receiver on this machine (`manage.py listen_webhooks`); honoured
+# only with DEBUG on. PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK=false turns it off.
+os.environ.setdefault("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK", "true")
 
 from payledger_project.settings import *  # noqa: E402, F403

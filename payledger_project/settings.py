@@ -288,6 +288,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "payments.models.CreditRequest.Status",
         "EventTypeEnum": "payments.models.Event.Type",
+        "SubscribableEventTypeEnum": "webhooks.serializers.SUBSCRIBABLE_EVENT_TYPE_CHOICES",
         "WebhookEndpointStatusEnum": "webhooks.models.WebhookEndpoint.Status",
     },
 }
@@ -378,13 +379,25 @@ PAYLEDGER_THROTTLE_RATES = {
     "anon_auth": env.str("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
 }
 
-# Webhooks (see docs/webhooks.md). Loopback and plain-HTTP URLs
-# are refused; only the test settings allow them, for a local receiver.
+# Webhooks (see docs/webhooks.md). Loopback and plain-HTTP URLs are refused,
+# unless a developer's machine (DEBUG on) lets loopback through for a local
+# receiver (`manage.py listen_webhooks`); production refuses to start with the
+# switch on, rather than ignore it quietly.
 PAYLEDGER_WEBHOOK_TIMEOUT = 10.0
 PAYLEDGER_WEBHOOK_RETRY_BASE = 10.0
 PAYLEDGER_WEBHOOK_RETRY_CAP = 60.0 * 60
 PAYLEDGER_WEBHOOK_RETRY_WINDOW = 24.0 * 60 * 60
-PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = False
+PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK = env.bool("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK", False)
+if PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK and not DEBUG:
+    raise ImproperlyConfigured(
+        "PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK is for a developer's machine: it is honoured only"
+        " with DEBUG on; unset it in production."
+    )
+# After an endpoint's secret is rotated, the previous one signs deliveries too
+# for this long, so its receiver can switch without refusing any.
+PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS = env.int(
+    "PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS", 24 * 60 * 60
+)
 # The CA certificates a receiver's certificate must chain to; None: certifi's.
 PAYLEDGER_WEBHOOK_CA_BUNDLE = None
 # Endpoints one seller may have: each one is sent every event it wants.

@@ -12,6 +12,9 @@ empty caches (see test_runner.py).
 import os
 
 os.environ["DEBUG"] = "false"
+# A developer's shell may have the loopback switch on; without DEBUG the settings
+# would refuse it. The suite sets the setting itself, below.
+os.environ["PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK"] = "false"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 # b"payledger-tests-only-webhook-key", as a Fernet key.
 os.environ.setdefault(

@@ -170,12 +170,18 @@ PHONE_CHARGE_REVERSED = Payload(
         ),
     ),
 )
+WEBHOOK_TEST = Payload(
+    "Sent by the seller to one webhook endpoint (`POST /api/webhook-endpoints/<id>/test/`"
+    " or the admin), delivered to that endpoint only; moves no money.",
+    (Field("endpoint", Kind.INTEGER, "The webhook endpoint it was sent to."),),
+)
 PAYLOADS: dict[str, Payload] = {
     Event.Type.CREDIT_REQUEST_CREATED: CREDIT_REQUEST,
     Event.Type.CREDIT_REQUEST_APPROVED: CREDIT_REQUEST,
     Event.Type.CREDIT_REQUEST_REJECTED: CREDIT_REQUEST,
     Event.Type.PHONE_CHARGE_CREATED: PHONE_CHARGE_CREATED,
     Event.Type.PHONE_CHARGE_REVERSED: PHONE_CHARGE_REVERSED,
+    Event.Type.WEBHOOK_TEST: WEBHOOK_TEST,
 }
 
 

@@ -226,6 +226,8 @@ class Event(models.Model):
         CREDIT_REQUEST_REJECTED = "credit_request.rejected"
         PHONE_CHARGE_CREATED = "phone_charge.created"
         PHONE_CHARGE_REVERSED = "phone_charge.reversed"
+        # Sent by a seller to one of its webhook endpoints; moves no money.
+        WEBHOOK_TEST = "webhook.test"
 
     type = models.CharField(max_length=32, choices=Type.choices)
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="events")

@@ -7,8 +7,9 @@ from rest_framework.response import Response
 
 from payledger_project.pagination import StrictCursorPagination
 from payledger_project.schema import error_responses
+from payments.serializers import EventOutputSerializer
 from sellers.permissions import IsSeller
-from webhooks.exceptions import DuplicateUrl, EndpointLimit
+from webhooks.exceptions import DuplicateUrl, EndpointFailing, EndpointLimit
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
 from webhooks.serializers import (
     WebhookDeliveryOutputSerializer,
@@ -16,7 +17,15 @@ from webhooks.serializers import (
     WebhookEndpointInputSerializer,
     WebhookEndpointOutputSerializer,
 )
-from webhooks.services import webhook_endpoint_create, webhook_endpoint_delete
+from webhooks.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_test_send,
+)
+
+# Only the owner changes an endpoint, even if staff may see it.
+OWNER_ACTIONS = {"create", "destroy", "rotate_secret", "send_test_event"}
 
 
 class DeliveryPagination(StrictCursorPagination):
@@ -57,6 +66,32 @@ class DeliveryPagination(StrictCursorPagination):
         summary="Stop delivering to an endpoint",
         responses={204: None, **error_responses(401, 403, 404)},
     ),
+    rotate_secret=extend_schema(
+        summary="Replace the signing secret; the answer shows the new one once",
+        request=None,
+        responses={200: WebhookEndpointCreatedSerializer, **error_responses(401, 403, 404)},
+        description=(
+            "Until `previous_secret_expires_at` (PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS,"
+            " 24 h by default) every delivery is signed with the new and the previous"
+            " secret (two `v1,` signatures in `webhook-signature`); after it, with the new"
+            " one only. Rotating again within the window ends the previous secret's at once."
+        ),
+    ),
+    send_test_event=extend_schema(
+        summary="Queue a `webhook.test` event for this endpoint",
+        request=None,
+        responses={
+            202: EventOutputSerializer,
+            **error_responses(401, 403, 404, 409, conflicts=[EndpointFailing]),
+        },
+        description=(
+            'The event (`data`: `{"endpoint": <id>}`) goes to this endpoint only,'
+            " whatever its `event_types`, and is delivered like any other: by the worker,"
+            " in order after the endpoint's earlier events, signed, retried, listed under"
+            " `deliveries/`. It appears in the seller's event feed and moves no money."
+            " 409 `endpoint_failing`: deliveries to the endpoint stopped."
+        ),
+    ),
     deliveries=extend_schema(
         summary="An endpoint's delivery attempts, newest first",
         responses={
@@ -76,14 +111,13 @@ class WebhookEndpointViewSet(
     serializer_class = WebhookEndpointOutputSerializer
 
     def get_permissions(self):
-        if self.action in {"create", "destroy"}:
+        if self.action in OWNER_ACTIONS:
             return [IsAuthenticated(), IsSeller()]
         return [IsAuthenticated()]
 
     def get_queryset(self):
         endpoints = webhook_endpoint_list(user=self.request.user)
-        if self.action == "destroy":
-            # Only the owner deletes, even if staff may see it.
+        if self.action in OWNER_ACTIONS:
             return endpoints.filter(seller__user_id=self.request.user.pk)
         return endpoints
 
@@ -97,6 +131,16 @@ class WebhookEndpointViewSet(
 
     def perform_destroy(self, instance) -> None:
         webhook_endpoint_delete(endpoint=instance)
+
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        endpoint = webhook_endpoint_secret_rotate(endpoint=self.get_object())
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data)
+
+    @action(detail=True, methods=["post"], url_path="test")
+    def send_test_event(self, request: Request, pk: str) -> Response:
+        event = webhook_endpoint_test_send(endpoint=self.get_object())
+        return Response(EventOutputSerializer(event).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["get"], pagination_class=DeliveryPagination)
     def deliveries(self, request: Request, pk: str) -> Response:

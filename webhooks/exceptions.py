@@ -9,3 +9,11 @@ class DuplicateUrl(Conflict):
 class EndpointLimit(Conflict):
     code = "endpoint_limit"
     message = "This seller has as many endpoints as it may (limit); delete one first."
+
+
+class EndpointFailing(Conflict):
+    code = "endpoint_failing"
+    message = (
+        "Deliveries to this endpoint stopped after a day of failures; delete it and"
+        " register it again."
+    )

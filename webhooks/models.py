@@ -28,6 +28,10 @@ class WebhookEndpoint(models.Model):
     # HMAC key: encrypted in the database, plain here because signing needs it;
     # shown to the seller once.
     secret = EncryptedTextField()
+    # After a rotation, the secret before it, also signing deliveries until
+    # previous_secret_expires_at (PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS).
+    previous_secret = EncryptedTextField(null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     last_event_id = models.BigIntegerField(default=0)
@@ -47,6 +51,11 @@ class WebhookEndpoint(models.Model):
             ),
             # One URL once per seller: a copy would be sent every event again.
             models.UniqueConstraint(fields=["seller", "url"], name="webhookendpoint_seller_url"),
+            models.CheckConstraint(
+                condition=Q(previous_secret__isnull=True, previous_secret_expires_at__isnull=True)
+                | Q(previous_secret__isnull=False, previous_secret_expires_at__isnull=False),
+                name="webhookendpoint_previous_secret_expires",
+            ),
         ]
 
     def __str__(self) -> str:

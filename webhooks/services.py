@@ -26,12 +26,9 @@ A worker killed mid-post leaves the lease behind; when it ends, the next worker
 delivers the event again. A seller's delete never waits on a delivery.
 """
 
-import hashlib
-import hmac
 import json
 import logging
 import random
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,16 +39,15 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from payments.events import event_message
+from payments.events import event_message, event_payload
 from payments.models import Event
 from sellers.models import Seller
-from webhooks.exceptions import DuplicateUrl, EndpointLimit
+from webhooks.exceptions import DuplicateUrl, EndpointFailing, EndpointLimit
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.signing import signing_secrets, webhook_headers, webhook_secret_generate
 from webhooks.transport import DeliveryFailed, webhook_post
 from webhooks.url_safety import webhook_url_check
 
-SIGNATURE_HEADER = "PayLedger-Signature"
-EVENT_ID_HEADER = "PayLedger-Event-Id"
 # Events looked at per claim when skipping the types an endpoint does not want.
 EVENT_SCAN = 100
 # A lease outlasts the delivery's deadline by this many seconds: time to record the
@@ -61,15 +57,18 @@ LEASE_MARGIN = 5.0
 logger = logging.getLogger(__name__)
 
 
-def webhook_secret_generate() -> str:
-    return "whsec_" + secrets.token_hex(32)
+# What a seller may subscribe to: a test event goes to the endpoint it was sent to.
+SUBSCRIBABLE_EVENT_TYPES = [
+    value for value in Event.Type.values if value != Event.Type.WEBHOOK_TEST
+]
 
 
-def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """``t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">``, the signature header."""
-    signed = str(timestamp).encode() + b"." + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def webhook_event_wanted(endpoint: WebhookEndpoint, event: Event) -> bool:
+    """Whether ``event`` is delivered to ``endpoint``: a type it subscribed to, or a
+    test event sent to it."""
+    if event.type == Event.Type.WEBHOOK_TEST:
+        return event.payload == event_payload(Event.Type.WEBHOOK_TEST, endpoint=endpoint.pk)
+    return event.type in endpoint.event_types
 
 
 def webhook_endpoint_create(*, seller: Seller, url: str, event_types: list[str]) -> WebhookEndpoint:
@@ -77,9 +76,9 @@ def webhook_endpoint_create(*, seller: Seller, url: str, event_types: list[str])
     the seller already registered (``DuplicateUrl``) and an endpoint past the seller's
     limit (``EndpointLimit``)."""
     webhook_url_check(url)  # resolves the host: before the transaction, not under the lock
-    unknown = sorted(set(event_types) - set(Event.Type.values))
-    if unknown or not event_types:
-        raise ValidationError({"event_types": f"Choose from {', '.join(Event.Type.values)}."})
+    if set(event_types) - set(SUBSCRIBABLE_EVENT_TYPES) or not event_types:
+        choices = ", ".join(SUBSCRIBABLE_EVENT_TYPES)
+        raise ValidationError({"event_types": f"Choose from {choices}."})
     with transaction.atomic():
         # Under the seller's row lock registrations count and compare one at a
         # time, so concurrent ones cannot pass the limit together.
@@ -114,24 +113,63 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
             locked.delete()
 
 
-def webhook_secrets_rotate(*, batch_size: int = 500) -> int:
-    """Encrypt every endpoint's secret again with the newest key; return how many.
+def webhook_endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Give the endpoint a new signing secret; return it with the secret, to show once.
 
-    Batch by batch in id order, each in a short transaction of its own: a secret
-    never changes after registration, so reading and writing it back races with
-    nothing (a deleted endpoint is simply not updated)."""
+    For PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS the previous secret signs every
+    delivery too, so the receiver can switch without refusing one; after that only
+    the new one. Rotating again within the window drops the oldest at once: only
+    the secret just replaced is kept."""
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        grace = timedelta(seconds=settings.PAYLEDGER_WEBHOOK_SECRET_GRACE_SECONDS)
+        locked.previous_secret = locked.secret
+        locked.previous_secret_expires_at = timezone.now() + grace
+        locked.secret = webhook_secret_generate()
+        locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    return locked
+
+
+def webhook_endpoint_test_send(*, endpoint: WebhookEndpoint) -> Event:
+    """Queue a ``webhook.test`` event for this endpoint alone; return it.
+
+    It is an event like the others (in the seller's feed, delivered in order with
+    the endpoint's other events, retried, listed under its deliveries), and moves
+    no money. Refused (``EndpointFailing``) for an endpoint whose deliveries stopped."""
+    if endpoint.status == WebhookEndpoint.Status.FAILING:
+        raise EndpointFailing()
+    with transaction.atomic():
+        # The seller's row lock, as every event takes, keeps a seller's event ids in
+        # commit order, so no endpoint's cursor passes over this one.
+        Seller.objects.select_for_update().values_list("pk").get(pk=endpoint.seller_id)
+        return Event.objects.create(
+            type=Event.Type.WEBHOOK_TEST,
+            seller_id=endpoint.seller_id,
+            payload=event_payload(Event.Type.WEBHOOK_TEST, endpoint=endpoint.pk),
+        )
+
+
+def webhook_secrets_rotate(*, batch_size: int = 500) -> int:
+    """Encrypt every endpoint's secrets again with the newest key; return how many
+    endpoints.
+
+    Batch by batch in id order, each in a short transaction of its own, under the
+    batch's row locks: a secret rotated meanwhile (``webhook_endpoint_secret_rotate``
+    locks the row too) is read after it changed, never written back over (a
+    deleted endpoint is simply not updated)."""
     rotated, after = 0, 0
     while True:
         with transaction.atomic():
             batch = list(
-                WebhookEndpoint.objects.filter(pk__gt=after)
+                WebhookEndpoint.objects.select_for_update()
+                .filter(pk__gt=after)
                 .order_by("pk")
-                .only("pk", "secret")[:batch_size]
+                .only("pk", "secret", "previous_secret")[:batch_size]
             )
             if not batch:
                 return rotated
             # Loaded with whichever key opens it, written with the newest.
-            WebhookEndpoint.objects.bulk_update(batch, ["secret"])
+            WebhookEndpoint.objects.bulk_update(batch, ["secret", "previous_secret"])
         rotated += len(batch)
         after = batch[-1].pk
 
@@ -157,12 +195,21 @@ class _Outcome:
 def _event_post(endpoint: WebhookEndpoint, event: Event) -> _Outcome:
     started = time.monotonic()
     body = json.dumps(event_message(event), separators=(",", ":")).encode()
+    now = timezone.now()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "PayLedger-Webhooks/1",
-        EVENT_ID_HEADER: str(event.pk),
-        SIGNATURE_HEADER: webhook_signature(
-            secret=endpoint.secret, timestamp=int(time.time()), body=body
+        **webhook_headers(
+            secrets=signing_secrets(
+                secret=endpoint.secret,
+                previous_secret=endpoint.previous_secret,
+                previous_until=endpoint.previous_secret_expires_at,
+                now=now,
+            ),
+            message_id=str(event.pk),
+            timestamp=int(now.timestamp()),
+            body=body,
+            today=now.date(),
         ),
     }
     try:
@@ -185,7 +232,7 @@ def _next_wanted_event(endpoint: WebhookEndpoint) -> Event | None:
     for event in Event.objects.filter(
         seller_id=endpoint.seller_id, id__gt=endpoint.last_event_id
     ).order_by("id")[:EVENT_SCAN]:
-        if event.type in endpoint.event_types:
+        if webhook_event_wanted(endpoint, event):
             return event
         endpoint.last_event_id = event.pk
     return None

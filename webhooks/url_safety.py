@@ -102,6 +102,10 @@ EMBEDDED_IPV4_FORMS = (
 )
 
 
+def _loopback(address: IPAddress) -> bool:
+    return any(address in rule.network for rule in LOOPBACK)
+
+
 def address_refusal(address: IPAddress) -> str | None:
     """Why a connection to ``address`` must not be made; None if it may."""
     for form in EMBEDDED_IPV4_FORMS:
@@ -110,9 +114,7 @@ def address_refusal(address: IPAddress) -> str | None:
                 if reason := address_refusal(ipv4):
                     return f"{form.name} of {ipv4}: {reason}"
             return None
-    if settings.PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK and any(
-        address in rule.network for rule in LOOPBACK
-    ):
+    if settings.PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK and _loopback(address):
         return None
     for rule in REFUSED:
         if address in rule.network:
@@ -185,13 +187,17 @@ def webhook_url_resolve(url: str, *, timeout: float) -> WebhookTarget:
         raise
     except (OSError, UnicodeError):
         raise _invalid("The webhook URL's host does not resolve.", "unresolvable_url") from None
-    for answer in answers:
-        address = ipaddress.ip_address(answer[4][0].split("%", 1)[0])
+    addresses = [ipaddress.ip_address(answer[4][0].split("%", 1)[0]) for answer in answers]
+    for address in addresses:
         if address_refusal(address) is not None:
             raise _invalid(
                 "A webhook URL must not point at a private or internal address.",
                 "forbidden_address",
             )
+    # Plain HTTP only where the developer's switch lets loopback through, and
+    # only to loopback: the switch changes nothing for any other address.
+    if parts.scheme == "http" and not all(_loopback(address) for address in addresses):
+        raise _invalid("A webhook URL must use https.", "insecure_url")
     bracketed = f"[{host}]" if ":" in host else host
     path = parts.path or "/"
     if parts.query:

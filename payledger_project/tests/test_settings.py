@@ -197,3 +197,49 @@ class CurrencySettingsTests(SimpleTestCase):
                 result = start_django(DEBUG="false", SECRET_KEY="s" * 50, **{name: value})
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(name, result.stderr)
+
+
+class WebhookLoopbackSettingsTests(SimpleTestCase):
+    """PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK: a developer's switch, refused in production."""
+
+    def test_production_refuses_loopback_webhooks_by_default(self):
+        values = production_settings("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK")
+        self.assertEqual(values, {"PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK": False})
+
+    def test_production_refuses_to_start_with_the_switch_on(self):
+        result = start_django(
+            DEBUG="false", SECRET_KEY="s" * 50, PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK="true"
+        )
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK", result.stderr)
+        self.assertIn("only with DEBUG on", result.stderr)
+
+    def test_with_debug_on_the_switch_lets_loopback_through(self):
+        values = production_settings(
+            "PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK",
+            DEBUG="true",
+            PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK="true",
+        )
+        self.assertEqual(values, {"PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK": True})
+
+    def test_the_development_settings_turn_it_on_unless_told_not(self):
+        def development(switch: str | None) -> bool:
+            # The suite's own settings set the switch off in this process's environment.
+            set_switch = (
+                f"os.environ['PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK'] = {switch!r}; "
+                if switch is not None
+                else "os.environ.pop('PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK', None); "
+            )
+            code = (
+                "import os; "
+                + set_switch
+                + "os.environ['DJANGO_SETTINGS_MODULE'] = "
+                + "'payledger_project.development_settings'; "
+                + SHOW.format(names=("PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK",))
+            )
+            result = start_django(code=code, DEBUG="true")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            return json.loads(result.stdout)["PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK"]
+
+        self.assertIs(development(switch=None), True)
+        self.assertIs(development(switch="false"), False)

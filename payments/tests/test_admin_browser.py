@@ -5,119 +5,28 @@ Each scenario saves a screenshot under artifacts/admin/. The suite skips only
 where no Chromium is installed; with Chromium present, a broken page fails.
 """
 
-import shutil
-import tempfile
-import time
-from pathlib import Path
-from unittest import skipUnless
-
-import pyotp
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.contrib.staticfiles.testing import StaticLiveServerTestCase
-from django.test import override_settings, tag
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from selenium.webdriver.common.by import By
 
 from payments.models import CreditRequest, Transaction
 from payments.services import credit_request_create, phone_charge_create
-from testing.factories import (
-    PASSWORD,
-    authenticator_make,
-    client_for,
-    otp_code,
-    seller_make,
-    staff_make,
-)
+from testing.browser import BrowserTestCase, chromium, needs_chromium
+from testing.factories import PASSWORD, client_for, seller_make, staff_make
 
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # pragma: no cover - selenium is in requirements.txt
-    webdriver = None
-
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "admin"
 User = get_user_model()
 
 
-def chromium() -> "webdriver.Chrome":
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='payledger-chromium-')}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-
-
-@skipUnless(
-    webdriver and CHROMIUM and CHROMEDRIVER,
-    "no Chromium: apt-get install chromium chromium-driver (.ci/run does)",
-)
-@tag("long")
-@override_settings(PAYLEDGER_STAFF_OTP_REQUIRED=True)
-class ApproverInTheBrowserTests(StaticLiveServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        cls.browser = chromium()
-        cls.addClassCleanup(cls.browser.quit)
-
+@needs_chromium
+class ApproverInTheBrowserTests(BrowserTestCase):
     def setUp(self):
-        self.browser.delete_all_cookies()
+        super().setUp()
         self.seller = seller_make(name="Bob Top-ups", balance=500)
         phone_charge_create(seller_id=self.seller.pk, phone_number="+14155550123", amount=120)
         self.first = credit_request_create(seller=self.seller, amount=250)
         self.second = credit_request_create(seller=self.seller, amount=75)
         self.approver = staff_make()
-
-    def open(self, path: str, browser=None) -> None:
-        (browser or self.browser).get(f"{self.live_server_url}{path}")
-
-    def log_in(self, user, browser=None) -> None:
-        """Log ``user`` in with the password and a code from its authenticator
-        (one is made if it has none), as the production admin asks staff to."""
-        browser = browser or self.browser
-        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-        self.type_credentials(user, otp_code(device or authenticator_make(user)), browser)
-        self.click_through(browser.find_element(By.CSS_SELECTOR, "input[type=submit]"), browser)
-
-    def type_credentials(self, user, code: str, browser=None) -> None:
-        browser = browser or self.browser
-        self.open(reverse("admin:login"), browser)
-        browser.find_element(By.NAME, "username").send_keys(user.username)
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.NAME, "otp_code").send_keys(code)
-
-    def click_through(self, element, browser=None) -> None:
-        """Click a link or button and wait until the page it leads to has replaced this
-        one, so nothing is read from a page on its way out."""
-        browser = browser or self.browser
-        leaving = browser.find_element(By.TAG_NAME, "html")
-        element.click()
-        WebDriverWait(browser, 30).until(staleness_of(leaving))
-
-    def page_text(self, browser=None) -> str:
-        return (browser or self.browser).find_element(By.TAG_NAME, "body").text
-
-    def screenshot(self, name: str, browser=None) -> None:
-        (browser or self.browser).save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
     def balance(self) -> int:
         self.seller.refresh_from_db()
@@ -224,41 +133,3 @@ class ApproverInTheBrowserTests(StaticLiveServerTestCase):
         self.assertIn("Operator refused the top-up", page)
         self.assertEqual(self.browser.find_elements(By.ID, "reverse-button"), [])
         self.assertEqual(self.balance(), 500)
-
-    def test_a_new_staff_member_enrols_an_authenticator_then_logs_in_with_its_code(self):
-        newcomer = staff_make()
-        self.type_credentials(newcomer, "")
-        self.click_through(self.browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
-        self.assertIn("Set up your authenticator", self.page_text())
-        self.screenshot("enrol-1-qr-code")
-        # What the staff member's phone does with the secret it scanned.
-        secret = self.browser.find_element(By.ID, "otp-secret").text
-        authenticator = pyotp.TOTP(secret)
-        self.browser.find_element(By.NAME, "otp_code").send_keys(authenticator.now())
-        self.click_through(self.browser.find_element(By.ID, "confirm-button"))
-        codes = [
-            item.text for item in self.browser.find_elements(By.CSS_SELECTOR, "#recovery-codes li")
-        ]
-        self.assertEqual(len(codes), 10)
-        self.screenshot("enrol-2-recovery-codes")
-        self.click_through(self.browser.find_element(By.ID, "continue-link"))
-        self.assertIn("Site administration", self.page_text())
-
-        # Another session: the code of the next 30 seconds, since the one just
-        # used at enrolment logs in once.
-        self.browser.delete_all_cookies()
-        next_code = authenticator.at(int(time.time()) + authenticator.interval)
-        self.type_credentials(newcomer, next_code)
-        self.click_through(self.browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
-        self.assertIn("Site administration", self.page_text())
-        self.open(reverse("admin:payments_creditrequest_changelist"))
-        self.assertIn("2 pending requests", self.page_text())
-
-        self.browser.delete_all_cookies()
-        self.type_credentials(newcomer, "")
-        self.click_through(self.browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
-        self.assertIn("Enter a valid code", self.page_text())
-        self.type_credentials(newcomer, "000000" if next_code != "000000" else "111111")
-        self.click_through(self.browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
-        self.assertIn("Enter a valid code", self.page_text())
-        self.screenshot("enrol-3-wrong-code")

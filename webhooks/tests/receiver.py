@@ -6,8 +6,9 @@ decides what each request gets: an HTTP status, ``HANG`` to answer only
 after the sender's timeout, or ``DRIP`` to answer 200 a byte every
 ``DRIP_INTERVAL``. Every request is recorded with when it arrived, when it
 ended (about to be answered, or the sender hung up), its Host header and
-whether its signature is valid for the endpoint's secret; every connection
-accepted is counted, whatever came over it.
+whether the ``standardwebhooks`` library (not PayLedger's code) verifies it
+with the endpoint's secret; every connection accepted is counted, whatever came
+over it.
 
 ``Receiver(tls=True)`` answers HTTPS with the certificate in ``tls/`` for
 ``receiver.payledger.test`` (signed by ``tls/ca.pem``, whose key was thrown
@@ -15,8 +16,6 @@ away) and records the server name each client asked for (SNI).
 """
 
 import contextlib
-import hashlib
-import hmac
 import select
 import socket
 import ssl
@@ -27,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from standardwebhooks import Webhook, WebhookVerificationError
 
 HANG = "hang"
 DRIP = "drip"
@@ -44,20 +45,24 @@ class Received:
     path: str
     event_id: int
     body: bytes
-    signature: str
+    signature: str  # the webhook-signature header
     signature_valid: bool
     answered: int | None  # None: the sender hung up first
     started: float
     ended: float
     host: str = ""
+    headers: dict[str, str] | None = None
 
 
-def _signature_valid(secret: str, header: str, body: bytes) -> bool:
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    if "t" not in fields or "v1" not in fields:
+def signature_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Whether the Standard Webhooks library verifies this delivery with ``secret``."""
+    if not secret:
         return False
-    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), fields["v1"])
+    try:
+        Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 class Receiver:
@@ -146,8 +151,9 @@ class Receiver:
             def do_POST(self):
                 started = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                event_id = int(self.headers.get("PayLedger-Event-Id", 0))
-                signature = self.headers.get("PayLedger-Signature", "")
+                event_id = int(self.headers.get("webhook-id", 0))
+                signature = self.headers.get("webhook-signature", "")
+                headers = dict(self.headers.items())
                 path = self.path.strip("/")
                 with receiver.arrived:
                     receiver.arrivals.append((path, event_id))
@@ -170,11 +176,12 @@ class Receiver:
                         event_id=event_id,
                         body=body,
                         signature=signature,
-                        signature_valid=_signature_valid(secret, signature, body),
+                        signature_valid=signature_valid(secret, headers, body),
                         answered=answer,
                         started=started,
                         ended=time.monotonic(),
                         host=self.headers.get("Host", ""),
+                        headers=headers,
                     )
                 )
                 if answer is not None and not dripped:

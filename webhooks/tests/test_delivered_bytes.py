@@ -15,7 +15,11 @@ from payments.services import (
     phone_charge_reverse,
 )
 from testing.factories import seller_make, staff_make
-from webhooks.services import webhook_deliver_next, webhook_endpoint_create
+from webhooks.services import (
+    SUBSCRIBABLE_EVENT_TYPES,
+    webhook_deliver_next,
+    webhook_endpoint_create,
+)
 from webhooks.tests.receiver import Receiver
 
 PHONE = "+14155550123"
@@ -56,7 +60,7 @@ class DeliveredBytesTests(TestCase):
         self.seller = seller_make(balance=1_000)
         self.staff = staff_make(reverser=True)
         endpoint = webhook_endpoint_create(
-            seller=self.seller, url=self.receiver.url("hooks"), event_types=Event.Type.values
+            seller=self.seller, url=self.receiver.url("hooks"), event_types=SUBSCRIBABLE_EVENT_TYPES
         )
         self.receiver.secrets["hooks"] = endpoint.secret
 

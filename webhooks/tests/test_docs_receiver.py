@@ -9,7 +9,8 @@ from django.test import TestCase
 
 from payments.services import phone_charge_create
 from testing.factories import seller_make
-from webhooks.services import webhook_deliver_next, webhook_endpoint_create, webhook_signature
+from webhooks.services import webhook_deliver_next, webhook_endpoint_create
+from webhooks.signing import webhook_headers
 from webhooks.tests.receiver import Receiver
 
 WEBHOOKS_DOC = Path(settings.BASE_DIR) / "docs" / "webhooks.md"
@@ -38,33 +39,38 @@ class DocumentedReceiverExampleTests(TestCase):
         webhook_deliver_next()
         self.delivery = self.receiver.received[0]
 
-    def valid(self, secret: str, header: str, body: bytes) -> bool:
-        return self.example["signature_valid"](secret, header, body)
+    def verified(self, secret: str, headers: dict[str, str], body: bytes) -> dict | None:
+        return self.example["verified_event"](secret, headers, body)
 
-    def test_the_example_accepts_a_real_delivery(self):
-        self.assertTrue(
-            self.valid(self.endpoint.secret, self.delivery.signature, self.delivery.body)
-        )
+    def test_the_example_accepts_a_real_delivery_and_returns_its_event(self):
+        event = self.verified(self.endpoint.secret, self.delivery.headers, self.delivery.body)
+        self.assertEqual(event["id"], self.delivery.event_id)
 
     def test_the_example_refuses_a_changed_body(self):
         changed = self.delivery.body.replace(b'"amount":5', b'"amount":6')
         self.assertNotEqual(changed, self.delivery.body)
-        self.assertFalse(self.valid(self.endpoint.secret, self.delivery.signature, changed))
+        self.assertIsNone(self.verified(self.endpoint.secret, self.delivery.headers, changed))
 
     def test_the_example_refuses_another_secret(self):
-        self.assertFalse(self.valid("whsec_other", self.delivery.signature, self.delivery.body))
+        other = "whsec_" + "A" * 43 + "="
+        self.assertIsNone(self.verified(other, self.delivery.headers, self.delivery.body))
 
     def test_the_example_refuses_an_old_signature(self):
-        old = webhook_signature(
-            secret=self.endpoint.secret, timestamp=int(time.time()) - 3600, body=self.delivery.body
+        old = webhook_headers(
+            secrets=[self.endpoint.secret],
+            message_id=str(self.delivery.event_id),
+            timestamp=int(time.time()) - 3600,
+            body=self.delivery.body,
+            today=self.endpoint.created_at.date(),
         )
-        self.assertFalse(self.valid(self.endpoint.secret, old, self.delivery.body))
+        self.assertIsNone(self.verified(self.endpoint.secret, old, self.delivery.body))
 
-    def test_the_example_refuses_a_malformed_header(self):
-        self.assertFalse(self.valid(self.endpoint.secret, "garbage", self.delivery.body))
+    def test_the_example_refuses_a_delivery_without_its_signature(self):
+        unsigned = {k: v for k, v in self.delivery.headers.items() if k != "webhook-signature"}
+        self.assertIsNone(self.verified(self.endpoint.secret, unsigned, self.delivery.body))
 
     def test_the_example_acts_once_per_event_id(self):
         seen: set[str] = set()
         first_time = self.example["first_time"]
-        event_id = str(self.delivery.event_id)
+        event_id = self.delivery.headers["webhook-id"]
         self.assertEqual([first_time(event_id, seen), first_time(event_id, seen)], [True, False])

@@ -6,8 +6,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import TransactionTestCase
 
-from webhooks.models import WebhookEndpoint
-
 
 class MigrationTestCase(TransactionTestCase):
     """Migrate back to ``before``, write rows with that schema, then run forward."""
@@ -72,10 +70,11 @@ class SecretsEncryptedMigrationTests(MigrationTestCase):
             event_types=["phone_charge.created"],
             secret="whsec_in_clear",
         )
-        self.migrate_forward()
+        migrated = self.migrate_forward()
         with connection.cursor() as cursor:
             cursor.execute("SELECT secret FROM webhooks_webhookendpoint")
             [(stored,)] = cursor.fetchall()
         newest = Fernet(settings.PAYLEDGER_WEBHOOK_SECRET_KEYS[0])
         self.assertEqual(newest.decrypt(stored.encode()), b"whsec_in_clear")
-        self.assertEqual(WebhookEndpoint.objects.get().secret, "whsec_in_clear")
+        endpoints = migrated.get_model("webhooks", "WebhookEndpoint").objects
+        self.assertEqual(endpoints.get().secret, "whsec_in_clear")
