@@ -18,8 +18,8 @@ imports it. What is recorded, and what never is:
 - a user's groups and permissions, and a group's permissions, added or removed;
   groups created, renamed or deleted;
 - sellers created and changed, balance excepted (balances are the journal's);
-- webhook endpoints created, changed (URL, event types, status) and deleted,
-  never their secret nor their delivery bookkeeping.
+- webhook endpoints created, changed (URL, event types, status), their secret
+  rotated, and deleted, never a secret nor their delivery bookkeeping.
 """
 
 import pghistory
@@ -35,6 +35,7 @@ from webhooks.models import WebhookEndpoint
 STAFF = pgtrigger.Q(new__is_staff=True) | pgtrigger.Q(new__is_superuser=True)
 WAS_STAFF = pgtrigger.Q(old__is_staff=True) | pgtrigger.Q(old__is_superuser=True)
 USER_FIELDS = ["username", "is_staff", "is_superuser", "is_active"]
+ENDPOINT_SETTINGS = ["seller", "url", "event_types", "status"]
 # The tracked object's events are read through AuditEvent, not from the object:
 # no reverse accessor (Seller.events is the payments feed's).
 TRACKED_OBJECT = pghistory.ObjForeignKey(related_name="+")
@@ -149,10 +150,19 @@ class TrackedSeller(Seller):
 
 @_recorded(
     pghistory.InsertEvent("webhook_endpoint.created"),
-    *_changed("webhook_endpoint"),
+    *_changed("webhook_endpoint", condition=pgtrigger.AnyChange(*ENDPOINT_SETTINGS)),
+    # A rotation sets when the previous secret stops signing; re-encrypting the
+    # secrets under a new key (rotate_webhook_secrets) changes only ciphertext.
+    pghistory.UpdateEvent(
+        "webhook_endpoint.secret_rotated",
+        condition=pgtrigger.Q(
+            new__previous_secret_expires_at__isnull=False,
+            new__previous_secret_expires_at__df=pgtrigger.F("old__previous_secret_expires_at"),
+        ),
+    ),
     pghistory.DeleteEvent("webhook_endpoint.deleted"),
-    # Never the secret, nor the delivery bookkeeping that changes on every attempt.
-    fields=["seller", "url", "event_types", "status", "created_at"],
+    # Never a secret, nor the delivery bookkeeping that changes on every attempt.
+    fields=[*ENDPOINT_SETTINGS, "created_at", "previous_secret_expires_at"],
     model_name="WebhookEndpointEvent",
 )
 class TrackedWebhookEndpoint(WebhookEndpoint):

@@ -253,6 +253,36 @@ class SellerAndWebhookTests(TrailTestCase):
                 self.assertNotIn("secret", event.pgh_data)
                 self.assertNotIn(secret, str(event.pgh_data))
 
+    def test_rotating_a_webhook_secret_is_recorded_without_either_secret(self):
+        client = self.api_as(self.seller.user)
+        created = client.post(
+            reverse("webhook-endpoint-list"),
+            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
+            format="json",
+        ).json()
+        url = reverse("webhook-endpoint-rotate-secret", args=[created["id"]])
+        rotated = client.post(url)
+        self.assertEqual(rotated.status_code, 200, rotated.content)
+        event = self.event("webhook_endpoint.secret_rotated")
+        self.assert_recorded(event, actor=self.seller.user, url=url)
+        self.assertIsNotNone(event.pgh_data["previous_secret_expires_at"])
+        for secret in (created["secret"], rotated.json()["secret"]):
+            self.assertNotIn(secret, str(event.pgh_data))
+        self.assertFalse(AuditEvent.objects.filter(pgh_label="webhook_endpoint.changed").exists())
+
+    def test_re_encrypting_the_secrets_under_a_new_key_is_no_rotation(self):
+        self.api_as(self.seller.user).post(
+            reverse("webhook-endpoint-list"),
+            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
+            format="json",
+        )
+        call_command("rotate_webhook_secrets", stdout=io.StringIO())
+        self.assertFalse(
+            AuditEvent.objects.filter(pgh_label__startswith="webhook_endpoint.")
+            .exclude(pgh_label="webhook_endpoint.created")
+            .exists()
+        )
+
 
 class AppendOnlyTests(TrailTestCase):
     def setUp(self):
