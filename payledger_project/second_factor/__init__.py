@@ -2,6 +2,6 @@
 
 With ``PAYLEDGER_STAFF_OTP_REQUIRED`` on (production's default), staff reach
 the admin only from a session verified by a code, and move money through the
-API only with a key minted with a code (docs/decisions/0009-staff-second-factor.md).
+API only with a key minted with a code (docs/decisions/0012-staff-second-factor.md).
 Sellers are never asked.
 """

@@ -5,7 +5,7 @@ from payledger_project.second_factor.services import second_factor_required
 
 class StaffSecondFactor(BasePermission):
     """Staff move money through the API only with a key minted by a login that
-    gave a code (docs/decisions/0009-staff-second-factor.md); keys minted before
+    gave a code (docs/decisions/0012-staff-second-factor.md); keys minted before
     enrolment, or without a code, still read. Sellers are not asked."""
 
     code = "second_factor_required"

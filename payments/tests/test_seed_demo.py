@@ -40,14 +40,24 @@ class SeedDemoTests(TestCase):
         self.assertTrue(PhoneCharge.objects.exists())
         self.assertEqual(ledger_problems(), [])
 
+    def test_it_creates_a_reverser_who_reverses_charges_and_decides_no_credit(self):
+        seed_demo()
+        reverser = User.objects.get(username="reverser")
+        self.assertTrue(reverser.is_staff)
+        self.assertTrue(reverser.has_perm("payments.reverse_phonecharge"))
+        self.assertTrue(reverser.has_perm("payments.view_phonecharge"))
+        self.assertFalse(reverser.has_perm("payments.approve_creditrequest"))
+
     def test_running_it_twice_doubles_nothing(self):
         seed_demo()
         first = counts()
         seed_demo()
         self.assertEqual(counts(), first)
 
-    def test_it_prints_how_to_log_in(self):
-        self.assertIn("'approver'", seed_demo())
+    def test_it_prints_which_login_does_what(self):
+        printed = seed_demo()
+        for role in ("'approver' (decides credit requests)", "'reverser' (reverses charges)"):
+            self.assertIn(role, printed)
 
     @override_settings(DEBUG=False)
     def test_it_refuses_to_run_with_debug_off(self):

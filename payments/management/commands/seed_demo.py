@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -23,6 +25,13 @@ VIEWER_PERMISSIONS = [
     "view_phonecharge",
     "view_phoneaccount",
 ]
+# Undoes charges, and sees the sellers, charges and journal rows it undoes.
+REVERSER_PERMISSIONS = [
+    "reverse_phonecharge",
+    "view_phonecharge",
+    "view_seller",
+    "view_transaction",
+]
 # username, name, credits approved, charges (phone, amount), pending requests
 SELLERS = [
     (
@@ -39,8 +48,8 @@ SELLERS = [
 
 class Command(BaseCommand):
     help = (
-        "Fill a developer's database with an approver, a viewer and three sellers with "
-        "credit, charges and pending requests. Running it again changes nothing."
+        "Fill a developer's database with an approver, a reverser, a viewer and three "
+        "sellers with credit, charges and pending requests. Running it again changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -52,8 +61,10 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates known passwords: run it with DEBUG on.")
         with transaction.atomic():
-            approver = self.staff("approver", approver=True)
-            self.staff("viewer", approver=False)
+            approver = self.staff("approver")
+            approver.groups.add(credit_approvers_group(Group, Permission))
+            self.staff("reverser", permissions=REVERSER_PERMISSIONS)
+            self.staff("viewer", permissions=VIEWER_PERMISSIONS)
             for username, name, credits, charges, pending in SELLERS:
                 if Seller.objects.filter(user__username=username).exists():
                     continue
@@ -70,18 +81,16 @@ class Command(BaseCommand):
                 for amount in pending:
                     credit_request_create(seller=seller, amount=amount)
         self.stdout.write(
-            "Demo data ready. Log in to the admin at /admin/ as 'approver' (decides credit) "
-            f"or 'viewer' (reads only), or to the API as alice, bob or carol; every password "
-            f"is {PASSWORD!r}."
+            "Demo data ready. Log in to the admin at /admin/ or to the API as 'approver' "
+            "(decides credit requests), 'reverser' (reverses charges) or 'viewer' (reads "
+            f"only), or to the API as the sellers alice, bob or carol; every password is "
+            f"{PASSWORD!r}."
         )
 
-    def staff(self, username: str, *, approver: bool) -> User:
+    def staff(self, username: str, *, permissions: Sequence[str] = ()) -> User:
         user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
         if created:
             user.set_password(PASSWORD)
             user.save(update_fields=["password"])
-        if approver:
-            user.groups.add(credit_approvers_group(Group, Permission))
-        else:
-            user.user_permissions.add(*Permission.objects.filter(codename__in=VIEWER_PERMISSIONS))
+        user.user_permissions.add(*Permission.objects.filter(codename__in=permissions))
         return user
