@@ -222,6 +222,13 @@ class PermissionChangeTests(TrailTestCase):
 
 
 class SellerAndWebhookTests(TrailTestCase):
+    def endpoint_register(self, client: APIClient):
+        return client.post(
+            reverse("webhook-endpoint-list"),
+            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
+            format="json",
+        )
+
     def test_renaming_a_seller_in_the_admin_is_recorded_but_not_its_balance(self):
         url = reverse("admin:sellers_seller_change", args=[self.seller.pk])
         response = self.admin_as(self.root).post(url, {"name": "Renamed Shop"})
@@ -233,11 +240,7 @@ class SellerAndWebhookTests(TrailTestCase):
 
     def test_a_webhook_endpoint_created_and_deleted_is_recorded_without_its_secret(self):
         client = self.api_as(self.seller.user)
-        created = client.post(
-            reverse("webhook-endpoint-list"),
-            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
-            format="json",
-        )
+        created = self.endpoint_register(client)
         self.assertEqual(created.status_code, 201, created.content)
         secret = created.json()["secret"]
         detail = reverse("webhook-endpoint-detail", args=[created.json()["id"]])
@@ -255,11 +258,7 @@ class SellerAndWebhookTests(TrailTestCase):
 
     def test_rotating_a_webhook_secret_is_recorded_without_either_secret(self):
         client = self.api_as(self.seller.user)
-        created = client.post(
-            reverse("webhook-endpoint-list"),
-            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
-            format="json",
-        ).json()
+        created = self.endpoint_register(client).json()
         url = reverse("webhook-endpoint-rotate-secret", args=[created["id"]])
         rotated = client.post(url)
         self.assertEqual(rotated.status_code, 200, rotated.content)
@@ -271,11 +270,7 @@ class SellerAndWebhookTests(TrailTestCase):
         self.assertFalse(AuditEvent.objects.filter(pgh_label="webhook_endpoint.changed").exists())
 
     def test_re_encrypting_the_secrets_under_a_new_key_is_no_rotation(self):
-        self.api_as(self.seller.user).post(
-            reverse("webhook-endpoint-list"),
-            {"url": "http://127.0.0.1:9/hook", "event_types": ["credit_request.approved"]},
-            format="json",
-        )
+        self.endpoint_register(self.api_as(self.seller.user))
         call_command("rotate_webhook_secrets", stdout=io.StringIO())
         self.assertFalse(
             AuditEvent.objects.filter(pgh_label__startswith="webhook_endpoint.")
