@@ -79,6 +79,15 @@ INSTALLED_APPS = [
     "sellers",
     "payments",
     "webhooks",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "payledger_project.second_factor",
+    # The audit trail (audit/): change rows written by PostgreSQL triggers.
+    "pgtrigger",
+    "pghistory",
+    "pghistory.admin",
+    "audit",
     "django_structlog",
     "django_prometheus",
     "payledger_project.ops",
@@ -92,6 +101,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # The audit trail's context for each write: who, which path, which address.
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Prometheus: requests by view, method and status, and their latency
@@ -333,6 +346,28 @@ if PAYLEDGER_API_KEY_TTL_DAYS < 0 or PAYLEDGER_API_KEYS_PER_USER < 1:
     raise ImproperlyConfigured(
         "PAYLEDGER_API_KEY_TTL_DAYS must be 0 or more, PAYLEDGER_API_KEYS_PER_USER 1 or more."
     )
+
+# Staff's second factor (docs/security.md): with it on, staff log in to the
+# admin with a password and a TOTP code (enrolling an authenticator first, if
+# they have none), and approve, reject or reverse through the API only with a
+# key minted with a code. On by default; only a developer's machine turns it off.
+PAYLEDGER_STAFF_OTP_REQUIRED = env.bool("PAYLEDGER_STAFF_OTP_REQUIRED", not DEBUG)
+# The issuer an authenticator app shows beside the account name.
+OTP_TOTP_ISSUER = "PayLedger"
+
+# The audit trail (audit/models.py): the admin lists every event, newest
+# first, with who acted and from where; GETs write nothing it tracks.
+PGHISTORY_ADMIN_MODEL = "audit.AuditEvent"
+PGHISTORY_ADMIN_LIST_DISPLAY = [
+    "pgh_created_at",
+    "pgh_label",
+    "pgh_obj_model",
+    "pgh_obj_id",
+    "user",
+    "remote_addr",
+    "pgh_diff",
+]
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 # How long a client may replay a request by its Idempotency-Key.
 PAYLEDGER_IDEMPOTENCY_TTL = env.int("PAYLEDGER_IDEMPOTENCY_TTL", 24 * 60 * 60)

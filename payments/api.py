@@ -29,6 +29,7 @@ from payledger_project.schema import (
     RETRY_AFTER,
     error_responses,
 )
+from payledger_project.second_factor.permissions import StaffSecondFactor
 from payledger_project.spreadsheets import SpreadsheetSafeWriter
 from payledger_project.throttles import ChargeRateThrottle
 from payments import filters
@@ -158,7 +159,7 @@ class CreditRequestViewSet(
         if self.action == "create":
             return [IsAuthenticated(), IsSeller()]
         if self.action in {"approve", "reject"}:
-            return [IsAuthenticated(), CanDecideCreditRequests()]
+            return [IsAuthenticated(), CanDecideCreditRequests(), StaffSecondFactor()]
         return [IsAuthenticated()]
 
     def get_queryset(self):
@@ -300,7 +301,7 @@ class PhoneChargeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     def get_permissions(self):
         if self.action == "reverse":
-            return [IsAuthenticated(), CanReversePhoneCharges()]
+            return [IsAuthenticated(), CanReversePhoneCharges(), StaffSecondFactor()]
         return [IsAuthenticated()]
 
     def get_queryset(self):

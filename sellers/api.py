@@ -90,7 +90,10 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = TokenObtainInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        _, key = api_key_create(user=serializer.validated_data["user"])
+        _, key = api_key_create(
+            user=serializer.validated_data["user"],
+            second_factor="otp_code" in serializer.validated_data,
+        )
         return Response(TokenOutputSerializer({"token": key}).data)
 
     authentication_classes = []

@@ -56,6 +56,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # None: the key works until it is revoked.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Minted by a login that gave a second-factor code: only such a key lets
+    # staff approve, reject or reverse while PAYLEDGER_STAFF_OTP_REQUIRED is on.
+    second_factor = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "API key"

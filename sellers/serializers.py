@@ -2,6 +2,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from payledger_project.fields import StrictCharField
+from payledger_project.second_factor.services import second_factor_match
 from sellers.models import ApiKey, Seller
 
 
@@ -40,3 +41,21 @@ class TokenObtainInputSerializer(AuthTokenSerializer):
     password = StrictCharField(
         label="Password", style={"input_type": "password"}, trim_whitespace=False, write_only=True
     )
+    otp_code = StrictCharField(
+        required=False,
+        write_only=True,
+        max_length=32,
+        help_text=(
+            "Staff: a code from your authenticator (or a recovery code). A key minted"
+            " with one may approve, reject and reverse; one minted without may only read."
+        ),
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        code = attrs.get("otp_code")
+        if code is not None and second_factor_match(attrs["user"], code) is None:
+            raise serializers.ValidationError(
+                {"otp_code": "That code is not valid for this user."}, code="invalid"
+            )
+        return attrs

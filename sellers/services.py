@@ -46,10 +46,11 @@ def api_key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_create(*, user: AbstractBaseUser) -> tuple[ApiKey, str]:
+def api_key_create(*, user: AbstractBaseUser, second_factor: bool = False) -> tuple[ApiKey, str]:
     """Mint a key for ``user``: the caller gets the key, shown this once; the
-    database keeps its digest. The user's expired keys go, and so does its oldest
-    key when it already holds PAYLEDGER_API_KEYS_PER_USER."""
+    database keeps its digest; ``second_factor``: the login gave a valid code. The
+    user's expired keys go, and so does its oldest key when it already holds
+    PAYLEDGER_API_KEYS_PER_USER."""
     now = timezone.now()
     ttl = settings.PAYLEDGER_API_KEY_TTL_DAYS
     with transaction.atomic():
@@ -69,6 +70,7 @@ def api_key_create(*, user: AbstractBaseUser) -> tuple[ApiKey, str]:
             prefix=key[:API_KEY_PREFIX_LENGTH],
             created_at=now,
             expires_at=now + timedelta(days=ttl) if ttl else None,
+            second_factor=second_factor,
         )
     return api_key, key
 

@@ -12,10 +12,11 @@ from unittest import skipUnless
 
 from django.conf import settings
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
-from django.test import tag
+from django.test import override_settings, tag
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from testing.factories import PASSWORD
+from testing.factories import PASSWORD, authenticator_make, otp_code
 
 try:
     from selenium import webdriver
@@ -56,8 +57,10 @@ def chromium() -> "webdriver.Chrome":
 
 
 @tag("long")
+@override_settings(PAYLEDGER_STAFF_OTP_REQUIRED=True)
 class BrowserTestCase(StaticLiveServerTestCase):
-    """One Chromium per class, on the live server; helpers to log in and click."""
+    """One Chromium per class, on the live server; helpers to log in and click.
+    Staff log in with a second factor, as in production."""
 
     @classmethod
     def setUpClass(cls):
@@ -73,10 +76,18 @@ class BrowserTestCase(StaticLiveServerTestCase):
         (browser or self.browser).get(f"{self.live_server_url}{path}")
 
     def log_in(self, user, browser=None) -> None:
+        """Log ``user`` in with the password and a code from its authenticator
+        (one is made if it has none)."""
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        self.log_in_with(user, otp_code(device or authenticator_make(user)), browser)
+
+    def log_in_with(self, user, code: str, browser=None) -> None:
+        """Submit the admin's login form: ``user``'s password and ``code``."""
         browser = browser or self.browser
         self.open(reverse("admin:login"), browser)
         browser.find_element(By.NAME, "username").send_keys(user.username)
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.NAME, "otp_code").send_keys(code)
         self.click_through(browser.find_element(By.CSS_SELECTOR, "input[type=submit]"), browser)
 
     def click_through(self, element, browser=None) -> None:

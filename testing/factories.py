@@ -1,9 +1,13 @@
 """Test data for every app, built through the same services the API uses."""
 
+import base64
 import itertools
+import time
 
+import pyotp
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from payments.models import CreditRequest
@@ -73,3 +77,19 @@ def client_for(user) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_make(user)}")
     return client
+
+
+def authenticator_make(user) -> TOTPDevice:
+    """A confirmed authenticator for ``user``, as enrolment leaves one."""
+    return TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+
+
+def otp_code(device: TOTPDevice) -> str:
+    """The code an authenticator app shows for ``device``'s secret (pyotp, as a
+    phone computes it), for a time step the device has not accepted yet: each
+    code logs in once, so a second login within the same 30 seconds gets the
+    next step's code, which the device's tolerance of one step accepts."""
+    device.refresh_from_db()
+    totp = pyotp.TOTP(base64.b32encode(device.bin_key).decode(), interval=device.step)
+    step = max(int(time.time()) // device.step, device.last_t + 1)
+    return totp.at(step * device.step)

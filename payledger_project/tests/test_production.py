@@ -21,10 +21,11 @@ from django.contrib.auth import get_user_model
 from django.test import SimpleTestCase
 from prometheus_client.parser import text_string_to_metric_families
 
+from audit.models import AuditEvent
 from payments.models import CreditRequest
 from payments.services import credit_request_create
 from sellers.models import Seller
-from testing.factories import PASSWORD, api_key_make, seller_make
+from testing.factories import PASSWORD, api_key_make, authenticator_make, otp_code, seller_make
 from testing.servers import (
     HOST,
     REDIS_SERVER,
@@ -164,25 +165,33 @@ class BehindAProxyTests(ServerTestCase):
                 self.assertEqual(response.json(), body)
 
     def test_staff_log_in_to_the_admin_approve_credit_and_log_out(self):
-        superuser_make()
+        authenticator = authenticator_make(superuser_make())
         seller = seller_make()
         credit_request = credit_request_create(seller=seller, amount=7_000)
         origin = {"Origin": f"https://{HOST}", "Referer": f"https://{HOST}/admin/"}
         session = ProxiedSession()
+        # The address the proxy saw the browser connect from.
+        session.headers["X-Forwarded-For"] = "198.51.100.23"
 
-        login_page = session.get(self.url("/admin/login/?next=/admin/"))
-        self.assertEqual(login_page.status_code, 200)
-        logged_in = session.post(
-            self.url("/admin/login/?next=/admin/"),
-            data={
-                "csrfmiddlewaretoken": csrf_token(login_page),
-                "username": "root",
-                "password": PASSWORD,
-                "next": "/admin/",
-            },
-            headers=origin,
-            allow_redirects=False,
-        )
+        def log_in(**second_factor):
+            login_page = session.get(self.url("/admin/login/?next=/admin/"))
+            self.assertEqual(login_page.status_code, 200)
+            return session.post(
+                self.url("/admin/login/?next=/admin/"),
+                data={
+                    "csrfmiddlewaretoken": csrf_token(login_page),
+                    "username": "root",
+                    "password": PASSWORD,
+                    "next": "/admin/",
+                    **second_factor,
+                },
+                headers=origin,
+                allow_redirects=False,
+            )
+
+        # Production asks staff for their second factor.
+        self.assertIn("Enter a valid code", log_in().text)
+        logged_in = log_in(otp_code=otp_code(authenticator))
         self.assertEqual(logged_in.status_code, 302, logged_in.text[:2000])
         self.assertEqual(logged_in.headers["Location"], "/admin/")
 
@@ -206,6 +215,13 @@ class BehindAProxyTests(ServerTestCase):
         credit_request.refresh_from_db()
         self.assertEqual(credit_request.status, CreditRequest.Status.APPROVED)
         self.assertEqual(Seller.objects.get(pk=seller.pk).balance, 7_000)
+        recorded = AuditEvent.objects.get(
+            pgh_label="credit_request.approved", pgh_obj_id=str(credit_request.pk)
+        )
+        self.assertEqual(
+            (recorded.pgh_context["user"], recorded.pgh_context["remote_addr"]),
+            (authenticator.user_id, "198.51.100.23"),
+        )
 
         logged_out = session.post(
             self.url("/admin/logout/"),

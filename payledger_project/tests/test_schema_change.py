@@ -22,6 +22,11 @@ from testing.factories import client_for, credit_approved_make, seller_make
 from testing.keyed_requests import PHONE, charge
 from testing.servers import ServerTestCase
 
+# A column the token look-up returns that no audit trigger's condition reads:
+# PostgreSQL refuses to retype those outside a migration (in one, django-pgtrigger
+# drops and re-creates the trigger around the change; audit/).
+LOOK_UP_COLUMN = ("auth_user", "first_name", "varchar(200)", "varchar(150)")
+
 
 def column_retyped(test, table: str, column: str, new_type: str, old_type: str) -> None:
     """``ALTER COLUMN ... TYPE new_type`` from another session, as a migration does;
@@ -42,7 +47,7 @@ class SchemaChangeTests(TransactionTestCase):
     def test_an_authenticated_request_after_the_token_look_up_was_retyped_answers(self):
         me = reverse("seller-me")
         self.assertEqual(self.client.get(me).status_code, 200)
-        column_retyped(self, "sellers_seller", "name", "varchar(200)", "varchar(150)")
+        column_retyped(self, *LOOK_UP_COLUMN)
         response = self.client.get(me)
         self.assertEqual(response.status_code, 200, response.content)
         self.assertEqual(self.client.get(me).status_code, 200)
@@ -92,7 +97,7 @@ class SchemaChangeUnderARunningServerTests(ServerTestCase):
         token = self.seller_registered()
         before = self.statuses(token, "before")
         self.assertEqual(set(before), {200, 201}, before)
-        column_retyped(self, "sellers_seller", "name", "varchar(200)", "varchar(150)")
+        column_retyped(self, *LOOK_UP_COLUMN)
         after = self.statuses(token, "after")
         self.assertEqual(after, Counter({200: self.REQUESTS, 201: self.REQUESTS}), after)
 
