@@ -6,12 +6,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from django.conf import settings
 from django.test import SimpleTestCase
 
-PACKAGES = ["payledger_project", "sellers", "payments", "webhooks", "testing"]
+# The packages the contract names, as pyproject.toml lists them.
+PACKAGES = tomllib.loads((Path(settings.BASE_DIR) / "pyproject.toml").read_text())["tool"][
+    "importlinter"
+]["root_packages"]
 CONTRACT = "Apps depend one way"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

@@ -9,7 +9,6 @@ from django.test import SimpleTestCase, TestCase, override_settings
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from payments.tests.keyed_requests import charge
 from rest_framework.test import APIClient
 
 from payledger_project.tests.test_settings import SHOW, start_django
@@ -25,6 +24,7 @@ from testing.factories import (
     seller_make,
     staff_make,
 )
+from testing.keyed_requests import charge
 
 
 def another_code(code: str) -> str:
