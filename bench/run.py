@@ -118,12 +118,7 @@ def gunicorn(wsgi: str, env: dict[str, str], port: int, threads: int) -> Server:
         ],
         {**os.environ, **env, "PORT": str(port)},
     )  # fmt: skip
-    try:
-        server.wait_until_ready()
-    except AssertionError:
-        server.cleanup()
-        raise
-    return server
+    return server.ready()
 
 
 class CpuUse:

@@ -234,12 +234,7 @@ class ScaleRun:
         server = Server(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], environment
         )
-        try:
-            server.wait_until_ready()
-        except AssertionError:
-            server.cleanup()
-            raise
-        return server
+        return server.ready()
 
     def measure(self, size: int) -> dict:
         from payments.models import Transaction

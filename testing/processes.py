@@ -73,6 +73,16 @@ class Server:
         self.stop()
         raise AssertionError(f"the server did not answer in {START_TIMEOUT} s:\n{self.output()}")
 
+    def ready(self) -> "Server":
+        """This server once it answers; one that never does is cleaned up (the error
+        carries its log)."""
+        try:
+            self.wait_until_ready()
+        except AssertionError:
+            self.cleanup()
+            raise
+        return self
+
     def stop(self, signal_number: int = signal.SIGTERM) -> None:
         """Signals the process group (make, and the gunicorn master and workers it
         started; or runserver's reloader and its child, with SIGINT, a Ctrl-C) and
