@@ -20,7 +20,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Coalesce, Lag
+from django.db.models.functions import Coalesce, Lag, Now
 from django.utils import timezone
 
 from payledger_project.permissions import staff_may
@@ -160,14 +160,23 @@ def _one_snapshot() -> Iterator[None]:
         yield
 
 
+# Sequences hand out journal ids in time order, but rows commit in any order: a
+# movement's transaction lasts seconds (requests run under a 15 s statement timeout),
+# so a row older than twice a generous bound on one (5 minutes) can have no row
+# below its id still uncommitted.
+SETTLED_AFTER = timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class LedgerCheck:
     problems: list[str]
     sellers: int
     transactions: int
-    # The newest journal row the check read (0 for an empty journal): where the next
-    # check from a checkpoint starts.
-    newest_id: int = 0
+    # Where the next check from a checkpoint may start: the newest journal row the
+    # check read that is older than SETTLED_AFTER (0 if none). A newer row's
+    # transaction may have drawn its id before a row still uncommitted drew a lower
+    # one, so the rows after it are read again next time.
+    settled_id: int = 0
 
 
 def ledger_check(*, seller_id: int | None = None, after_id: int | None = None) -> LedgerCheck:
@@ -188,8 +197,14 @@ def ledger_check(*, seller_id: int | None = None, after_id: int | None = None) -
     """
     with _one_snapshot():
         newest_id = Transaction.objects.aggregate(newest=Coalesce(Max("id"), 0))["newest"]
+        settled_id = max(
+            after_id or 0,
+            Transaction.objects.filter(created_at__lt=Now() - SETTLED_AFTER).aggregate(
+                settled=Coalesce(Max("id"), 0)
+            )["settled"],
+        )
         if after_id is not None:
-            return _ledger_check_after(after_id, newest_id)
+            return _ledger_check_after(after_id, newest_id, settled_id)
         sellers = Seller.objects.all()
         transactions = Transaction.objects.all()
         if seller_id is not None:
@@ -198,10 +213,10 @@ def ledger_check(*, seller_id: int | None = None, after_id: int | None = None) -
         problems = _seller_problems(sellers, transactions)
         if seller_id is None:
             problems += _phone_and_books_problems()
-        return LedgerCheck(problems, sellers.count(), transactions.count(), newest_id)
+        return LedgerCheck(problems, sellers.count(), transactions.count(), settled_id)
 
 
-def _ledger_check_after(after_id: int, newest_id: int) -> LedgerCheck:
+def _ledger_check_after(after_id: int, newest_id: int, settled_id: int) -> LedgerCheck:
     new_rows = Transaction.objects.filter(id__gt=after_id, id__lte=newest_id)
     before_checkpoint = (
         Transaction.objects.filter(seller_id=OuterRef("seller_id"), id__lte=after_id)
@@ -236,7 +251,7 @@ def _ledger_check_after(after_id: int, newest_id: int) -> LedgerCheck:
         for seller in chain_ends
     ]
     problems += _books_problems()
-    return LedgerCheck(problems, sellers.count(), new_rows.count(), newest_id)
+    return LedgerCheck(problems, sellers.count(), new_rows.count(), settled_id)
 
 
 def ledger_problems() -> list[str]:

@@ -2,13 +2,16 @@
 so a large book is checked as it grows, in the time its new rows take."""
 
 import tempfile
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 from django.core.management import CommandError, call_command
 from django.test import TestCase
+from django.utils import timezone
 
 from payments.models import Transaction
+from payments.selectors import SETTLED_AFTER
 from payments.services import phone_charge_create
 from testing.factories import credit_approved_make, seller_make
 
@@ -34,19 +37,32 @@ class VerifyLedgerCheckpointTests(TestCase):
             seller_id=seller.pk, phone_number=PHONE, amount=amount
         ).transaction
 
-    def test_a_first_run_checks_everything_and_writes_the_newest_id(self):
+    def settle(self) -> int:
+        """Age every journal row past SETTLED_AFTER; the newest row's id."""
+        Transaction.objects.update(created_at=timezone.now() - SETTLED_AFTER - timedelta(1))
+        return Transaction.objects.latest("id").pk
+
+    def test_a_first_run_checks_everything_and_writes_the_newest_settled_id(self):
+        newest = self.settle()
         output = verify_ledger("--checkpoint", str(self.checkpoint))
         self.assertIn("checked 2 sellers, 3 transactions: ok", output)
-        newest = Transaction.objects.latest("id").pk
         self.assertEqual(self.checkpoint.read_text(), f"{newest}\n")
 
+    def test_the_checkpoint_stays_below_rows_newer_than_the_settling_time(self):
+        # A newer row may have drawn its id while a lower one was still uncommitted:
+        # the next run must read it again, with whatever committed below it.
+        settled = self.settle()
+        self.charge(self.seller)
+        verify_ledger("--checkpoint", str(self.checkpoint))
+        self.assertEqual(self.checkpoint.read_text(), f"{settled}\n")
+
     def test_the_next_run_reads_only_the_rows_after_the_checkpoint(self):
+        settled = self.settle()
         verify_ledger("--checkpoint", str(self.checkpoint))
         self.charge(self.seller)
         self.charge(self.seller)
         output = verify_ledger("--checkpoint", str(self.checkpoint))
-        checked = int(self.checkpoint.read_text()) - 2
-        self.assertIn(f"checked 1 sellers, 2 transactions after {checked}: ok", output)
+        self.assertIn(f"checked 1 sellers, 2 transactions after {settled}: ok", output)
 
     def test_a_broken_link_after_the_checkpoint_is_named_and_the_checkpoint_stays(self):
         verify_ledger("--checkpoint", str(self.checkpoint))
