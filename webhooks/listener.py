@@ -51,10 +51,15 @@ def listener_make(*, host: str, port: int, write: Callable[[str], None]) -> List
             pass  # one line per delivery, written below
 
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > BODY_MAX:
-                write(f"refused: a body of {length} bytes")
-                self._answer(413)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= BODY_MAX:
+                # A negative length would read until the sender closes: the one-thread
+                # listener would hang.
+                write(f"refused: a body length of {self.headers.get('Content-Length')!r}")
+                self._answer(413 if length > BODY_MAX else 400)
                 return
             body = self.rfile.read(length)
             close_old_connections()

@@ -3,6 +3,7 @@ say, in a process of its own, with a real worker delivering to it."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,12 @@ class ListenWebhooksTests(TransactionTestCase):
         )
         self.assertEqual(answer.status_code, 400)
         self.assertIn("refused: No matching signature found", self.listener.wait_for("refused"))
+
+    def test_a_negative_body_length_is_refused_at_once(self):
+        # Read as "until the sender closes", it would hang the one-thread listener.
+        with socket.create_connection(("127.0.0.1", self.listener.port), timeout=10) as peer:
+            peer.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n")
+            self.assertTrue(peer.recv(64).startswith(b"HTTP/1.0 400"))
 
     def test_ctrl_c_stops_it_and_removes_the_endpoint_it_registered(self):
         self.assertEqual(self.listener.interrupt(), 0)
