@@ -377,6 +377,7 @@ PAYLEDGER_IDEMPOTENCY_TTL = env.int("PAYLEDGER_IDEMPOTENCY_TTL", 24 * 60 * 60)
 PAYLEDGER_THROTTLE_RATES = {
     "charge": env.str("PAYLEDGER_CHARGE_RATE", "600/minute"),
     "anon_auth": env.str("PAYLEDGER_ANON_AUTH_RATE", "30/minute"),
+    "webhook_test": env.str("PAYLEDGER_WEBHOOK_TEST_RATE", "10/minute"),
 }
 
 # Webhooks (see docs/webhooks.md). Loopback and plain-HTTP URLs are refused,

@@ -87,6 +87,13 @@ class ChargeRateThrottle(CountingRateThrottle, UserRateThrottle):
     scope = "charge"
 
 
+class WebhookTestRateThrottle(CountingRateThrottle, UserRateThrottle):
+    """Per-user limit on test events: each one takes the seller's row lock and stays in
+    the event feed, so a loop of them must not crowd out the seller's own charges."""
+
+    scope = "webhook_test"
+
+
 class AuthRateThrottle(CountingRateThrottle):
     """Per-address limit on registering and (with ``LoginRateThrottle``) logging in,
     against mass registration and password guessing.

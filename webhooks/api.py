@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from payledger_project.pagination import StrictCursorPagination
 from payledger_project.permissions import IsSeller
 from payledger_project.schema import error_responses
+from payledger_project.throttles import WebhookTestRateThrottle
 from payments.serializers import EventOutputSerializer
 from webhooks.exceptions import DuplicateUrl, EndpointFailing, EndpointLimit
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
@@ -82,7 +83,7 @@ class DeliveryPagination(StrictCursorPagination):
         request=None,
         responses={
             202: EventOutputSerializer,
-            **error_responses(401, 403, 404, 409, conflicts=[EndpointFailing]),
+            **error_responses(401, 403, 404, 409, 429, conflicts=[EndpointFailing]),
         },
         description=(
             'The event (`data`: `{"endpoint": <id>}`) goes to this endpoint only,'
@@ -137,7 +138,9 @@ class WebhookEndpointViewSet(
         endpoint = webhook_endpoint_secret_rotate(endpoint=self.get_object())
         return Response(WebhookEndpointCreatedSerializer(endpoint).data)
 
-    @action(detail=True, methods=["post"], url_path="test")
+    @action(
+        detail=True, methods=["post"], url_path="test", throttle_classes=[WebhookTestRateThrottle]
+    )
     def send_test_event(self, request: Request, pk: str) -> Response:
         event = webhook_endpoint_test_send(endpoint=self.get_object())
         return Response(EventOutputSerializer(event).data, status=status.HTTP_202_ACCEPTED)

@@ -3,7 +3,7 @@ alone, delivered like any other, moving no money; from the API and the admin."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
@@ -49,6 +49,13 @@ class SendTestEventApiTests(TestEventCase):
         self.assertEqual(body["data"], {"endpoint": self.endpoint.pk})
         self.assertEqual(body["seller"], self.seller.pk)
         self.assertEqual(Event.objects.get(pk=body["id"]).type, Event.Type.WEBHOOK_TEST)
+
+    @override_settings(PAYLEDGER_THROTTLE_RATES={"webhook_test": "2/minute"})
+    def test_past_the_rate_a_test_event_is_throttled_and_none_is_written(self):
+        self.send()
+        self.send()
+        self.assertErrorResponse(self.send(), status.HTTP_429_TOO_MANY_REQUESTS, "throttled")
+        self.assertEqual(Event.objects.filter(type=Event.Type.WEBHOOK_TEST).count(), 2)
 
     def test_the_test_event_is_delivered_signed_to_that_endpoint(self):
         event_id = self.send().json()["id"]
