@@ -108,3 +108,7 @@ class VerifyLedgerCheckpointTests(TestCase):
         self.checkpoint.write_text("yesterday\n")
         with self.assertRaisesMessage(CommandError, "not a journal id"):
             verify_ledger("--checkpoint", str(self.checkpoint))
+
+    def test_a_checkpoint_that_is_a_folder_is_named(self):
+        with self.assertRaisesMessage(CommandError, "Is a directory"):
+            verify_ledger("--checkpoint", str(self.checkpoint.parent))

@@ -197,6 +197,10 @@ class ListenWebhooksRefusalTests(TestCase):
         with self.assertRaisesMessage(CommandError, "'staffer' is not a seller."):
             self.listen("staffer")
 
+    def test_a_port_out_of_range_is_refused(self):
+        with self.assertRaisesMessage(CommandError, "--port 70000"):
+            call_command("listen_webhooks", "--username", "alice", "--port", "70000")
+
     @override_settings(PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK=False)
     def test_without_the_loopback_switch_it_says_which_setting_to_turn_on(self):
         with self.assertRaisesMessage(CommandError, "PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK=true"):

@@ -41,6 +41,10 @@ class PurgeHistoryTests(TestCase):
             phone_charge_create(seller_id=self.seller.pk, phone_number=PHONE, amount=10)
         self.events = list(Event.objects.filter(seller=self.seller).order_by("id"))
 
+    def test_more_days_than_a_date_can_go_back_are_refused(self):
+        with self.assertRaisesMessage(CommandError, "Keep 1 to 36500 days, not 10000000."):
+            call_command("purge_history", "--deliveries-days", "10000000", stdout=StringIO())
+
     def attempt(self, event: Event, *, days_ago: int) -> WebhookDelivery:
         return WebhookDelivery.objects.create(
             endpoint=self.endpoint,
@@ -122,7 +126,7 @@ class PurgeHistoryTests(TestCase):
         self.assertFalse(IdempotencyKey.objects.exists())
 
     def test_a_window_under_a_day_is_refused(self):
-        with self.assertRaisesMessage(CommandError, "Keep at least one day."):
+        with self.assertRaisesMessage(CommandError, "Keep 1 to 36500 days, not 0."):
             purge_history("--deliveries-days", "0")
 
 

@@ -50,12 +50,18 @@ class Command(BaseCommand):
         if check.problems:
             raise CommandError(f"{summary}: {len(check.problems)} problem(s).")
         if checkpoint is not None:
-            checkpoint.write_text(f"{check.settled_id}\n")
+            try:
+                checkpoint.write_text(f"{check.settled_id}\n")
+            except OSError as error:
+                raise CommandError(f"{summary}: ok, but {checkpoint}: {error.strerror}.") from error
         self.stdout.write(self.style.SUCCESS(f"{summary}: ok"))
 
     @staticmethod
     def _checkpoint_read(checkpoint: Path) -> int:
-        text = checkpoint.read_text().strip()
+        try:
+            text = checkpoint.read_text().strip()
+        except OSError as error:
+            raise CommandError(f"{checkpoint}: {error.strerror}.") from error
         if not text.isdigit():
             raise CommandError(f"{checkpoint} holds {text[:40]!r}, not a journal id.")
         return int(text)

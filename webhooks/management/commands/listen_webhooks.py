@@ -43,6 +43,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username: str, port: int, event_types: list[str] | None, **options):
+        if not 0 <= port <= 65535:
+            raise CommandError(f"--port {port}: a port is 0 (any free one) to 65535.")
         if not settings.PAYLEDGER_WEBHOOK_ALLOW_LOOPBACK:
             raise CommandError(
                 "Webhooks to loopback are off: run with DEBUG on and"

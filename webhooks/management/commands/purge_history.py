@@ -6,6 +6,9 @@ from django.utils import timezone
 from payments.idempotency import idempotency_keys_purge
 from webhooks.retention import events_purge, webhook_deliveries_purge
 
+# A hundred years: any longer is no retention (and past what a date can hold).
+MAX_DAYS = 36_500
+
 
 class Command(BaseCommand):
     help = (
@@ -28,8 +31,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, deliveries_days: int, events_days: int | None, **options):
-        if deliveries_days < 1 or (events_days is not None and events_days < 1):
-            raise CommandError("Keep at least one day.")
+        for days in (deliveries_days, events_days):
+            if days is not None and not 1 <= days <= MAX_DAYS:
+                raise CommandError(f"Keep 1 to {MAX_DAYS} days, not {days}.")
         now = timezone.now()
         keys = idempotency_keys_purge()
         deliveries = webhook_deliveries_purge(before=now - timedelta(days=deliveries_days))
