@@ -19,7 +19,7 @@ import requests
 from django.test import TransactionTestCase, tag
 
 from payments.services import phone_charge_create
-from testing.factories import PASSWORD, api_key_make, seller_make
+from testing.factories import PASSWORD, api_key_make, authenticator_make, otp_code, seller_make
 from testing.servers import (
     Server,
     closed_port,
@@ -95,7 +95,8 @@ class ProdLocalTests(TransactionTestCase):
 
     @classmethod
     def admin_login(cls) -> None:
-        superuser_make()
+        # Production asks staff for their second factor: an enrolled authenticator's code.
+        authenticator = authenticator_make(superuser_make())
         login_page = cls.session.get(cls.url("/admin/login/?next=/admin/"))
         cls.logged_in = cls.session.post(
             cls.url("/admin/login/?next=/admin/"),
@@ -103,6 +104,7 @@ class ProdLocalTests(TransactionTestCase):
                 "csrfmiddlewaretoken": csrf_token(login_page),
                 "username": "root",
                 "password": PASSWORD,
+                "otp_code": otp_code(authenticator),
                 "next": "/admin/",
             },
             headers={"Origin": cls.base_url, "Referer": cls.url("/admin/login/")},
