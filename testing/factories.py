@@ -68,9 +68,10 @@ def credit_approved_make(*, seller: Seller, amount: int) -> CreditRequest:
     return credit_request_approve(credit_request_id=credit_request.pk, decided_by=approver)
 
 
-def api_key_make(user) -> str:
-    """A new API key for ``user``, as logging in mints one."""
-    return api_key_create(user=user)[1]
+def api_key_make(user, *, second_factor: bool = False) -> str:
+    """A new API key for ``user``, as logging in mints one (``second_factor``: with a
+    valid code, as staff must to move money where the second factor is required)."""
+    return api_key_create(user=user, second_factor=second_factor)[1]
 
 
 def client_for(user) -> APIClient:
