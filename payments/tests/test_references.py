@@ -3,6 +3,8 @@
 import csv
 import io
 
+from django.db import IntegrityError
+from django.db.transaction import atomic
 from django.test import TestCase, TransactionTestCase
 from django.urls import reverse
 
@@ -37,6 +39,18 @@ class ChargeReferenceTests(ErrorShapeAssertions, TestCase):
         self.assertEqual(body["charge_id"], first["id"])
         self.assertEqual(Seller.objects.get(pk=self.seller.pk).balance, 900)
         self.assertEqual(PhoneCharge.objects.count(), 1)
+
+    def test_the_database_refuses_a_second_charge_with_one_sellers_reference(self):
+        first = phone_charge_create(
+            seller_id=self.seller.pk, phone_number=PHONE, amount=1, reference="order-7"
+        )
+        with self.assertRaises(IntegrityError, msg="one reference, one charge"), atomic():
+            PhoneCharge.objects.create(
+                seller_id=self.seller.pk,
+                phone_account_id=first.phone_account_id,
+                amount=1,
+                reference="order-7",
+            )
 
     def test_two_sellers_may_use_the_same_reference(self):
         self.charge("order-1042")
